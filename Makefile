@@ -1,0 +1,102 @@
+# presto - one GNU Makefile.
+#   make              build every tool (CPU backend; CUDA parts only when nvcc is found)
+#   make test         everything that needs no GPU
+#   make conformance FIXTURES=DIR   the reference fixtures, one line per fixture
+#   make fuzz         run the libFuzzer targets for a short while
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+CC        ?= cc
+CXX       ?= c++
+OPT       ?= -O2
+CFLAGS    ?= $(OPT) -g
+CXXFLAGS  ?= $(OPT) -g
+FIXTURES  ?= ../shared/conformance
+BUILD     ?= build
+
+PKGS      := openblas msgpack jansson sndfile sentencepiece libpng
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CPPFLAGS  += -Ilib -Iformats -DPRESTO_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(PKG_CFLAGS)
+WARN      := -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation
+ALL_CFLAGS   = -std=c11 $(WARN) -fopenmp $(CFLAGS)
+ALL_CXXFLAGS = -std=c++17 $(WARN) -fopenmp $(CXXFLAGS)
+LDLIBS    += $(PKG_LIBS) -lstdc++ -lm -fopenmp
+
+LIB_C     := $(wildcard lib/*.c lib/ops/*.c formats/*.c)
+LIB_CXX   := $(wildcard lib/*.cc)
+LIB_OBJ   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_C)) $(patsubst %.cc,$(BUILD)/obj/%.o,$(LIB_CXX))
+LIB_A     := $(BUILD)/libpresto.a
+TOOLS     := $(patsubst bin/%.c,$(BUILD)/bin/%,$(wildcard bin/presto-*.c))
+BIN_COMMON := $(wildcard bin/common.c)
+TEST_SRC  := $(wildcard tests/unit/*.c)
+TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+CONF_SRC  := $(wildcard tests/conformance/*.c)
+CONF      := $(BUILD)/tests/conformance
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+
+NVCC      ?= $(shell command -v nvcc 2>/dev/null)
+ifneq ($(NVCC),)
+CU_SRC    := $(wildcard kernels/*.cu)
+endif
+
+.PHONY: all test unit conformance cli fuzz clean install check-man
+all: $(TOOLS) $(TEST_TOOLS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(ALL_CXXFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/bin/%.o $(patsubst %.c,$(BUILD)/obj/%.o,$(BIN_COMMON)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/tools/%.o $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(CONF): $(patsubst %.c,$(BUILD)/obj/%.o,$(CONF_SRC)) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $^ $(LDLIBS) -o $@
+
+unit: $(TESTS)
+	@set -e; for t in $(TESTS); do echo "== $$t"; $$t; done
+
+conformance: $(CONF)
+	$(CONF) $(FIXTURES)
+
+cli: all
+	@BUILD=$(BUILD) FIXTURES=$(FIXTURES) sh tests/cli/run.sh
+
+test: all unit conformance cli check-man
+
+check-man: all
+	@sh tests/check-man.sh $(BUILD)/bin
+
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/*.c))
+fuzz:
+	@sh tests/fuzz/run.sh $(FUZZ_TARGETS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin
+	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,77 @@
+/* dit.h - the SAO-family diffusion transformer ("continuous transformer" DiT).
+ *
+ * stable-audio-tools DiffusionTransformer: preprocess 1x1 conv (residual),
+ * project_in, one prepended global token (to_global_embed(global_cond) +
+ * to_timestep_embed(FourierFeatures(t))), pre-LayerNorm blocks of
+ * self-attention with partial RoPE, cross-attention to the conditioning tokens
+ * (grouped-query when the context is narrower than the model), SwiGLU
+ * feed-forward; project_out, token 0 dropped, postprocess 1x1 conv (residual).
+ * Weight names are the reference state_dict names under a prefix
+ * ("model.model." in SAO checkpoints). */
+#ifndef PRESTO_DIT_H
+#define PRESTO_DIT_H
+
+#include <jansson.h>
+
+#include "safetensors.h"
+
+typedef struct {
+	int io_channels;        /* latent channels C */
+	int embed_dim;          /* D */
+	int depth;              /* blocks */
+	int num_heads;          /* H = D / d_head */
+	int d_head;             /* derived: D / H */
+	int cond_token_dim;     /* width of cross_attn_cond tokens */
+	int global_cond_dim;    /* width of global_cond (0: none) */
+	int project_cond_tokens;/* to_cond_embed maps to D (else to cond_token_dim) */
+	int cond_embed_dim;     /* derived: context width seen by cross-attention */
+	int kv_heads_cross;     /* derived: cond_embed_dim / d_head */
+	int rotary_dim;         /* derived: max(d_head / 2, 32) */
+	int qk_norm;            /* 0 none, 1 LayerNorm(d_head, eps 1e-6) on q and k */
+	int timestep_features_dim; /* 256 */
+	int ff_mult;            /* 4 */
+} presto_dit_config;
+
+/* From the SAO model_config "diffusion.config" object (defaults as the
+ * reference: project_cond_tokens true, no qk_norm, ...). Unsupported options
+ * (patch_size > 1, adaLN global conditioning, input_concat) are an error. */
+presto_status presto_dit_config_from_json(const json_t *cfg, presto_dit_config *c);
+
+typedef struct presto_dit presto_dit;
+
+/* Weights are used in place from the (memory-mapped) file when fp32, or
+ * converted once; `st` must outlive the model. */
+presto_status presto_dit_load(presto_st *st, const char *prefix, const presto_dit_config *c, presto_dit **out);
+void presto_dit_free(presto_dit *m);
+const presto_dit_config *presto_dit_get_config(const presto_dit *m);
+
+typedef struct {
+	/* depth entries, 1 = run the block, 0 = skip it (Presto-L layer budget);
+	 * NULL runs every block. */
+	const unsigned char *block_mask;
+	/* optional intermediate hook; names as the conformance fixtures:
+	 * timestep_features, timestep_embed, global_embed, cond_embed,
+	 * preprocess_conv.out, project_in.out, block{i}.in, block{i}.pre_norm,
+	 * block{i}.self_attn, block{i}.cross_attend_norm, block{i}.cross_attn,
+	 * block{i}.ff_norm, block{i}.ff, block{i}.out, project_out,
+	 * postprocess_conv.in, postprocess_conv.out */
+	presto_hook hook;
+	void *hook_ctx;
+} presto_dit_opts;
+
+/* One network evaluation (the reference's _forward):
+ * out[B, C, T] = F(x[B, C, T], t[B], cross[B, S, cond_token_dim],
+ *                  global[B, global_cond_dim] or NULL). opts may be NULL. */
+presto_status presto_dit_forward(presto_dit *m, float *out, const float *x, const float *t, const float *cross, int S,
+				 const float *global, int B, int T, const presto_dit_opts *opts);
+
+/* Classifier-free guidance as the reference's batched CFG: one forward on
+ * [x; x] with context [cross; neg] (neg NULL = zeros), the same t and global
+ * for both halves, then out = uncond + (cond - uncond) * scale. scale == 1
+ * runs a single conditional forward. cond_out/uncond_out, when not NULL,
+ * receive the two halves. */
+presto_status presto_dit_forward_cfg(presto_dit *m, float *out, const float *x, const float *t, const float *cross,
+				     const float *neg, int S, const float *global, int B, int T, float scale,
+				     float *cond_out, float *uncond_out, const presto_dit_opts *opts);
+
+#endif

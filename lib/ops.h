@@ -1,0 +1,90 @@
+/* ops.h - the plain C reference of every op (fp32, no fast-math).
+ *
+ * One op = one forward function here (backward passes come with training);
+ * kernels/<op>.cu holds the CUDA twin with the same arguments plus a stream.
+ * Layouts are row-major. Shape letters: N rows (tokens), B batch, T frames or
+ * tokens, C channels, D width, H heads, Dh head width, K kernel size.
+ * Ops never allocate except where noted and cannot fail on valid shapes. */
+#ifndef PRESTO_OPS_H
+#define PRESTO_OPS_H
+
+#include <stddef.h>
+
+/* Number of threads the ops may use (OpenMP); <= 0 means all cores. */
+void presto_set_threads(int n);
+
+/* y[N,O] = x[N,In] W[O,In]^T + b[O] (b may be NULL). GEMM through BLAS. */
+void presto_linear_forward(float *y, const float *x, const float *w, const float *b, int N, int In, int O);
+
+/* LayerNorm over the last dim D: y = (x - mean)/sqrt(var + eps) * gamma + beta
+ * (biased variance; gamma/beta may be NULL). */
+void presto_layernorm_forward(float *y, const float *x, const float *gamma, const float *beta, int N, int D, float eps);
+
+/* T5 RMSNorm: y = x * rsqrt(mean(x^2) + eps) * w (w may be NULL). */
+void presto_rmsnorm_forward(float *y, const float *x, const float *w, int N, int D, float eps);
+
+/* Element-wise activations (y may equal x). */
+void presto_silu_forward(float *y, const float *x, size_t n);
+void presto_relu_forward(float *y, const float *x, size_t n);
+/* tanh approximation: 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3))) */
+void presto_gelu_tanh_forward(float *y, const float *x, size_t n);
+/* exact erf GELU */
+void presto_gelu_forward(float *y, const float *x, size_t n);
+
+/* SwiGLU on the output of one projection: xg [N, 2F] = [x | gate];
+ * y[N,F] = x * silu(gate) (stable-audio-tools GLU: x, gate = chunk(2)). */
+void presto_swiglu_forward(float *y, const float *xg, int N, int F);
+
+/* y = a * b element-wise (y may alias a or b). */
+void presto_mul_forward(float *y, const float *a, const float *b, size_t n);
+/* y += x */
+void presto_add_inplace(float *y, const float *x, size_t n);
+
+/* Rotary embedding (NeoX rotate_half within the first rot_dim dims of each
+ * head), in place. x holds T tokens, token t at x + t*stride, H heads of Dh
+ * floats each from there. Angle of token t, pair j: (pos0 + t) * inv_freq[j],
+ * j < rot_dim/2; dims [0, rot_dim/2) pair with [rot_dim/2, rot_dim). Angles are
+ * computed in fp32 as the reference does. */
+void presto_rope_forward(float *x, int T, int H, int Dh, int stride, int rot_dim, const float *inv_freq, int pos0);
+
+/* Multi-head attention with grouped-query heads.
+ * q: B*Tq tokens, token (b,t) at q + (b*Tq + t)*qs, H heads of Dh floats;
+ * k, v: B*Tk tokens at k + (b*Tk + t)*ks and v + (b*Tk + t)*vs, KVH heads
+ * (H % KVH == 0; q head h reads kv head h / (H/KVH), as repeat_interleave);
+ * o: [B, Tq, H*Dh]. scores = scale * q.k + bias[h, i, j] (bias [H, Tq, Tk] or
+ * NULL) + (key_mask[b, j] ? 0 : -FLT_MAX) (key_mask [B, Tk] or NULL); softmax
+ * over keys in fp32 (a row whose keys are all masked attends uniformly, as
+ * adding finfo.min does); o = p v. */
+void presto_attention_forward(float *o, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H,
+			      int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
+			      const float *key_mask);
+
+/* Snake with log-scale parameters (SnakeBeta, alpha_logscale):
+ * y = x + 1/(exp(beta[c]) + 1e-9) * sin(exp(alpha[c]) x)^2; x, y [C, T]. */
+void presto_snake_beta_forward(float *y, const float *x, const float *alpha, const float *beta, int C, int T);
+
+/* 1-D convolution of one item: x [Cin, Tin] -> y [Cout, Tout],
+ * w [Cout, Cin, K] (torch layout), b [Cout] or NULL, zero padding `pad` on
+ * both sides, Tout = presto_conv1d_out_len(). Uses `work` of
+ * presto_conv1d_work_size() floats (im2col), or allocates if work is NULL. */
+int presto_conv1d_out_len(int Tin, int K, int stride, int pad, int dil);
+size_t presto_conv1d_work_size(int Cin, int Tin, int K, int stride, int pad, int dil);
+void presto_conv1d_forward(float *y, const float *x, const float *w, const float *b, int Cin, int Cout, int Tin,
+			   int K, int stride, int pad, int dil, float *work);
+
+/* Transposed 1-D convolution of one item: x [Cin, Tin] -> y [Cout, Tout],
+ * w [Cin, Cout, K] (torch ConvTranspose1d layout), b [Cout] or NULL,
+ * Tout = (Tin - 1)*stride - 2*pad + K. work: presto_conv_transpose1d_work_size() floats or NULL. */
+int presto_conv_transpose1d_out_len(int Tin, int K, int stride, int pad);
+size_t presto_conv_transpose1d_work_size(int Cout, int Tin, int K);
+void presto_conv_transpose1d_forward(float *y, const float *x, const float *w, const float *b, int Cin, int Cout,
+				     int Tin, int K, int stride, int pad, float *work);
+
+/* Weight-norm folding (torch.nn.utils.weight_norm, dim=0):
+ * w[i, :] = g[i] * v[i, :] / ||v[i, :]|| for i < D0, rows of `rest` floats. */
+void presto_weight_norm_fold(float *w, const float *g, const float *v, int D0, int rest);
+
+/* Fourier features: y[N, 2*F] = [cos(2 pi t[n] w[f]), sin(2 pi t[n] w[f])]. */
+void presto_fourier_features_forward(float *y, const float *t, const float *w, int N, int F);
+
+#endif

@@ -1,0 +1,8 @@
+/* conf_number_cond.c - conformance handler (not written yet). */
+#include "fixture.h"
+
+int conf_number_cond(fixture *fx, const char **skip_reason)
+{
+	*skip_reason = "not implemented yet";
+	return 1;
+}
