@@ -26,15 +26,21 @@ typedef struct {
 	int project_cond_tokens;/* to_cond_embed maps to D (else to cond_token_dim) */
 	int cond_embed_dim;     /* derived: context width seen by cross-attention */
 	int kv_heads_cross;     /* derived: cond_embed_dim / d_head */
-	int rotary_dim;         /* derived: max(d_head / 2, 32) */
-	int qk_norm;            /* 0 none, 1 LayerNorm(d_head, eps 1e-6) on q and k */
+	int rotary_dim;         /* derived: max(d_head / 2, 32) rounded up to even; 0 without RoPE */
+	int qk_norm;            /* attn_kwargs.qk_norm, per head on q and k before RoPE, self and
+				 * cross attention: 0 "none", 1 "ln" (LayerNorm(d_head, eps 1e-6),
+				 * <attn>.q_norm/k_norm.weight and .bias), 2 "l2" (F.normalize;
+				 * bd6084d's qk_norm=True) */
 	int timestep_features_dim; /* 256 */
-	int ff_mult;            /* 4 */
+	int ff_mult;            /* ff_kwargs.mult, 4: SwiGLU inner width F = ff_mult * D */
+	int ff_no_bias;         /* ff_kwargs.no_bias (default false) */
+	float norm_eps;         /* norm_kwargs.eps, 1e-5 (block LayerNorms) */
 } presto_dit_config;
 
 /* From the SAO model_config "diffusion.config" object (defaults as the
  * reference: project_cond_tokens true, no qk_norm, ...). Unsupported options
- * (patch_size > 1, adaLN global conditioning, input_concat) are an error. */
+ * (patch_size > 1, adaLN global conditioning, input_concat, x-transformers,
+ * ...) and unknown keys are an error (PRESTO_EUNSUP). */
 presto_status presto_dit_config_from_json(const json_t *cfg, presto_dit_config *c);
 
 typedef struct presto_dit presto_dit;
@@ -54,22 +60,31 @@ typedef struct {
 	 * preprocess_conv.out, project_in.out, block{i}.in, block{i}.pre_norm,
 	 * block{i}.self_attn, block{i}.cross_attend_norm, block{i}.cross_attn,
 	 * block{i}.ff_norm, block{i}.ff, block{i}.out, project_out,
-	 * postprocess_conv.in, postprocess_conv.out */
+	 * postprocess_conv.in, postprocess_conv.out, and also
+	 * preprocess_conv.in, project_in.in and rope_freqs ([T+1, rotary_dim]
+	 * angles cat(theta, theta)). Shapes as the reference tensors ([B, T+1, D]
+	 * for block{i}.*, [B, C, T] for the convolutions). Skipped blocks call
+	 * no hook. */
 	presto_hook hook;
 	void *hook_ctx;
 } presto_dit_opts;
 
 /* One network evaluation (the reference's _forward):
  * out[B, C, T] = F(x[B, C, T], t[B], cross[B, S, cond_token_dim],
- *                  global[B, global_cond_dim] or NULL). opts may be NULL. */
+ *                  global[B, global_cond_dim] or NULL). opts may be NULL.
+ * cross NULL or S == 0 skips cross-attention (no context), global NULL
+ * prepends the timestep embedding alone, as the reference does. Every item of
+ * the batch is computed independently: its output is bit-identical whatever
+ * else is in the batch. */
 presto_status presto_dit_forward(presto_dit *m, float *out, const float *x, const float *t, const float *cross, int S,
 				 const float *global, int B, int T, const presto_dit_opts *opts);
 
 /* Classifier-free guidance as the reference's batched CFG: one forward on
  * [x; x] with context [cross; neg] (neg NULL = zeros), the same t and global
  * for both halves, then out = uncond + (cond - uncond) * scale. scale == 1
- * runs a single conditional forward. cond_out/uncond_out, when not NULL,
- * receive the two halves. */
+ * (or no context) runs a single conditional forward. cond_out/uncond_out, when
+ * not NULL, receive the two halves [B, C, T] (with a single forward cond_out
+ * receives out and uncond_out is not written). Hooks see the batch of 2B. */
 presto_status presto_dit_forward_cfg(presto_dit *m, float *out, const float *x, const float *t, const float *cross,
 				     const float *neg, int S, const float *global, int B, int T, float scale,
 				     float *cond_out, float *uncond_out, const presto_dit_opts *opts);

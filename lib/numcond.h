@@ -12,6 +12,9 @@
 
 #include "safetensors.h"
 
+/* Largest number of learned frequencies F accepted (the reference uses 128). */
+#define PRESTO_NUMCOND_MAX_FREQ 2048
+
 typedef struct {
 	char id[64];
 	float min_val, max_val;
@@ -23,7 +26,14 @@ typedef struct {
  * taken from the file. */
 presto_status presto_numcond_load(presto_st *st, const char *prefix, const char *id, float min_val, float max_val,
 				  int out_dim, presto_numcond *nc);
-/* out[N, out_dim]; features[N, 2F+1] (may be NULL) receives the Linear input. */
+/* Same from one entry of a model_config "conditioning.configs" list
+ * ({"id": ..., "type": "number", "config": {"min_val": a, "max_val": b}};
+ * defaults 0 and 1 as the reference); out_dim is conditioning.cond_dim. */
+presto_status presto_numcond_from_json(presto_st *st, const char *prefix, const json_t *info, int out_dim,
+				       presto_numcond *nc);
+/* out[N, out_dim]; each value is embedded on its own (the result does not
+ * depend on N or on the other values); features[N, 2F+1] (may be NULL)
+ * receives the Linear input. */
 void presto_numcond_forward(const presto_numcond *nc, float *out, const double *values, int N, float *features);
 
 #endif

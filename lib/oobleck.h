@@ -24,29 +24,61 @@ typedef struct {
 	int final_tanh;
 	int downsampling_ratio; /* product of strides */
 	int has_encoder, has_decoder;
+	float scale;          /* pretransform "scale" (default 1; 0 counts as 1):
+			       * latents are bottleneck output / scale, decode
+			       * takes z * scale */
 } presto_oobleck_config;
 
 /* From an SAO "pretransform" object ({"type": "autoencoder", "config":
- * {"encoder": ..., "decoder": ..., "bottleneck": {"type": "vae"}, ...}}). */
+ * {"encoder": ..., "decoder": ..., "bottleneck": {"type": "vae"}, ...}}).
+ * Either of encoder/decoder may be absent; when both are given they must
+ * share channels, c_mults and strides. Options the port does not implement
+ * (ELU instead of snake, antialiasing, nearest upsampling, soft_clip, other
+ * bottlenecks) are PRESTO_EUNSUP; "model_half" and "chunked" are ignored (the
+ * whole item is computed at once in fp32). */
 presto_status presto_oobleck_config_from_json(const json_t *pretransform, presto_oobleck_config *c);
+
+/* Latent frames for N audio frames (N/ratio when N is a multiple of the
+ * ratio) and audio frames for Lz latent frames (Lz*ratio for even strides);
+ * -1 when the input is too short for the strided convolutions or the result
+ * does not fit an int. */
+int presto_vae_latent_len(const presto_oobleck_config *c, int N);
+int presto_vae_audio_len(const presto_oobleck_config *c, int Lz);
 
 typedef struct presto_vae presto_vae;
 /* Loads the encoder and/or decoder found under prefix (a decoder-only file is
- * fine for presto-decode). */
+ * fine for presto-decode): the parts the config names and the file holds
+ * (has_encoder/has_decoder of presto_vae_get_config() tell which). Weight-norm
+ * pairs (weight_g, weight_v) are folded once; already folded ".weight"
+ * tensors are accepted too. Every parameter is copied into memory owned by
+ * the model, so st may be closed after loading. */
 presto_status presto_vae_load(presto_st *st, const char *prefix, const presto_oobleck_config *c, presto_vae **out);
 void presto_vae_free(presto_vae *m);
 const presto_oobleck_config *presto_vae_get_config(const presto_vae *m);
 
-/* One item: pre-bottleneck encoder output out[encoder_out_dim, N/ratio] for
- * audio[audio_channels, N]. Hook names: encoder.layers.{i}. */
+/* presto_vae_encode / presto_vae_decode allocate their buffers per call and
+ * do not modify the model: several threads may share one. */
+
+/* Convolutions whose im2col buffer would exceed `floats` floats run in time
+ * tiles of that size (same result up to fp32 summation order); 0 restores the
+ * default (16M floats = 64 MiB). The activations of a call take about
+ * 3 * max(C*T) floats over its layers on top of that. */
+void presto_vae_set_work_limit(presto_vae *m, size_t floats);
+
+/* One item: pre-bottleneck encoder output
+ * out[encoder_out_dim, presto_vae_latent_len(N)] for audio[audio_channels, N].
+ * Hook names: encoder.layers.{i} with shape [C, T]. */
 presto_status presto_vae_encode(presto_vae *m, float *out, const float *audio, int N, presto_hook hook, void *ctx);
-/* VAE bottleneck: mean = pre[:latent], scale = pre[latent:];
- * std = softplus(scale) + 1e-4; z = mean + noise * std (noise NULL: z = mean).
- * kl (may be NULL) = sum over channels, mean over frames of
- * (mean^2 + var - log var - 1). */
+/* VAE bottleneck on pre[encoder_out_dim, Lz]: mean = pre[:latent],
+ * scale = pre[latent:]; std = softplus(scale) + 1e-4;
+ * z = (mean + noise * std) / c->scale (noise NULL: z = mean / c->scale);
+ * z [latent_dim, Lz] may alias pre. kl (may be NULL) = sum over channels, mean
+ * over frames of (mean^2 + var - log var - 1). */
 void presto_vae_bottleneck(const presto_oobleck_config *c, float *z, const float *pre, const float *noise, int Lz,
 			   double *kl);
-/* One item: audio[audio_channels, Lz*ratio] for z[latent_dim, Lz]. Hook names: decoder.layers.{i}. */
+/* One item: audio[audio_channels, presto_vae_audio_len(Lz)] for
+ * z[latent_dim, Lz] (decoded from z * c->scale). Hook names:
+ * decoder.layers.{i} with shape [C, T]. */
 presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int Lz, presto_hook hook, void *ctx);
 
 #endif

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-/* Number of threads the ops may use (OpenMP); <= 0 means all cores. */
+/* Number of threads the GEMMs may use (OpenBLAS); <= 0 leaves the default (all cores). */
 void presto_set_threads(int n);
 
 /* y[N,O] = x[N,In] W[O,In]^T + b[O] (b may be NULL). GEMM through BLAS. */

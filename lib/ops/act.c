@@ -1,13 +1,14 @@
 /* act.c - element-wise activations, SwiGLU, Snake, Fourier features. */
 #include <math.h>
-#include <omp.h>
 
 #include "ops.h"
+
+void openblas_set_num_threads(int n);
 
 void presto_set_threads(int n)
 {
 	if (n > 0)
-		omp_set_num_threads(n);
+		openblas_set_num_threads(n);
 }
 
 void presto_silu_forward(float *y, const float *x, size_t n)

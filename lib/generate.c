@@ -1,0 +1,132 @@
+/* generate.c - the sampling loop around the DiT. */
+#include "generate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+
+enum { STREAM_INIT = 0, STREAM_STEP = 1 }; /* rng streams: initial noise, then one per step */
+
+typedef struct {
+	presto_dit *dit;
+	const presto_model_config *c;
+	const presto_gen_opts *o;
+	const float *cross, *neg, *global;
+	int S, T;
+	float *tmp;
+} gen_ctx;
+
+static double sigma_of_t(presto_precond k, double t)
+{
+	switch (k) {
+	case PRESTO_PRECOND_V: return tan(t * M_PI / 2);
+	case PRESTO_PRECOND_RF: return t >= 1 ? INFINITY : t / (1 - t);
+	case PRESTO_PRECOND_EDM: return exp(4 * t);
+	}
+	return t;
+}
+
+static presto_status net(void *ctx, float *out, const float *x_in, double t_net, int eval_index)
+{
+	gen_ctx *g = ctx;
+	float t = (float)t_net;
+	presto_dit_opts dopts = {0};
+	if (g->o->budget)
+		dopts.block_mask = presto_budget_mask(g->o->budget, sigma_of_t(g->c->precond.kind, t_net));
+	return presto_dit_forward_cfg(g->dit, out, x_in, &t, g->cross, g->neg, g->S, g->global, 1, g->T,
+				      (float)g->o->cfg_scale, NULL, NULL, &dopts);
+}
+
+typedef struct {
+	uint64_t seed;
+} noise_ctx;
+
+static presto_status noise(void *ctx, float *out, size_t n, int call, double sigma, double sigma_next)
+{
+	noise_ctx *nc = ctx;
+	presto_randn(out, n, nc->seed, STREAM_STEP + (uint64_t)call, 0);
+	return PRESTO_OK;
+}
+
+int presto_latent_frames(const presto_model_config *c, double seconds)
+{
+	int ratio = c->vae.downsampling_ratio > 0 ? c->vae.downsampling_ratio : 1;
+	if (c->sample_size > 0)
+		return (int)((c->sample_size + ratio - 1) / ratio);
+	double frames = ceil(seconds * c->sample_rate / ratio);
+	return frames < 1 ? 1 : (int)frames;
+}
+
+presto_status presto_gen_schedule(const presto_model_config *c, const presto_gen_opts *o, double *sigmas, int *steps)
+{
+	int n = o->steps;
+	if (n < 1 || n > 10000)
+		return presto_error_set(PRESTO_EINVAL, "steps must be 1..10000 (got %d)", n);
+	if (!strcmp(o->schedule, "explicit")) {
+		if (!o->sigmas)
+			return presto_error_set(PRESTO_EINVAL, "explicit schedule without sigmas");
+		memcpy(sigmas, o->sigmas, sizeof(double) * (size_t)(n + 1));
+	} else if (!strcmp(o->schedule, "karras"))
+		presto_sigmas_karras(sigmas, n, o->sigma_min, o->sigma_max, o->rho);
+	else if (!strcmp(o->schedule, "polyexponential") || !strcmp(o->schedule, "log-linear"))
+		presto_sigmas_polyexponential(sigmas, n, o->sigma_min, o->sigma_max,
+					      !strcmp(o->schedule, "log-linear") ? 1.0 : o->rho);
+	else if (!strcmp(o->schedule, "rf"))
+		presto_sigmas_rf_logsnr(sigmas, n, -6.0, 2.0);
+	else
+		return presto_error_set(PRESTO_EINVAL, "unknown schedule \"%s\" (karras, polyexponential, log-linear, rf, explicit)",
+					o->schedule);
+	for (int i = 0; i < n; i++)
+		if (!(sigmas[i] > sigmas[i + 1]) || sigmas[i + 1] < 0)
+			return presto_error_set(PRESTO_EINVAL, "the sigma schedule must decrease strictly to 0");
+	if (sigmas[n] != 0)
+		return presto_error_set(PRESTO_EINVAL, "the sigma schedule must end in 0");
+	*steps = n;
+	if (o->init) { /* variation: keep the part of the schedule below init_sigma */
+		int first = 0;
+		while (first < n && sigmas[first] > o->init_sigma)
+			first++;
+		if (first >= n)
+			return presto_error_set(PRESTO_EINVAL, "variation sigma %g is below the whole schedule", o->init_sigma);
+		memmove(sigmas, sigmas + first, sizeof(double) * (size_t)(n + 1 - first));
+		*steps = n - first;
+	}
+	return PRESTO_OK;
+}
+
+presto_status presto_generate(presto_dit *dit, const presto_model_config *c, const presto_gen_opts *o,
+			      const float *cross, const float *neg, int S, const float *global, int T, float *latent)
+{
+	int C = c->dit.io_channels, steps;
+	size_t n = (size_t)C * (size_t)T;
+	double *sigmas = presto_malloc(sizeof(double) * (size_t)(o->steps + 1));
+	float *scratch = presto_falloc(2 * n);
+	presto_status rc = PRESTO_ENOMEM;
+	if (!sigmas || !scratch)
+		goto out;
+	rc = presto_gen_schedule(c, o, sigmas, &steps);
+	if (rc)
+		goto out;
+	gen_ctx g = {.dit = dit, .c = c, .o = o, .cross = cross, .neg = neg, .global = global, .S = S, .T = T};
+	noise_ctx nc = {.seed = o->seed};
+	presto_denoiser d = {.pre = c->precond, .net = net, .net_ctx = &g, .n = n, .scratch = scratch};
+	presto_sampler_opts so = {.kind = o->sampler, .eta = o->eta, .s_noise = o->s_noise, .noise = noise,
+				  .noise_ctx = &nc, .step = o->step, .step_ctx = o->step_ctx};
+	presto_randn(latent, n, o->seed, STREAM_INIT, 0);
+	int net_space = o->sampler == PRESTO_SAMPLER_PINGPONG || o->sampler == PRESTO_SAMPLER_PRESTO;
+	double c_skip, c_out, c_in, t_net;
+	presto_precond_coeffs(&c->precond, sigmas[0], &c_skip, &c_out, &c_in, &t_net);
+	for (size_t i = 0; i < n; i++) {
+		double x = o->init ? o->init[i] + sigmas[0] * latent[i] : sigmas[0] * latent[i];
+		if (net_space) /* network-input space: finite even at sigma = inf */
+			x = isinf(sigmas[0]) ? latent[i] : c_in * x;
+		latent[i] = (float)x;
+	}
+	rc = presto_sample(&d, &so, latent, sigmas, steps);
+out:
+	free(sigmas);
+	free(scratch);
+	return rc;
+}
