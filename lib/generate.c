@@ -18,23 +18,13 @@ typedef struct {
 	float *tmp;
 } gen_ctx;
 
-static double sigma_of_t(presto_precond k, double t)
-{
-	switch (k) {
-	case PRESTO_PRECOND_V: return tan(t * M_PI / 2);
-	case PRESTO_PRECOND_RF: return t >= 1 ? INFINITY : t / (1 - t);
-	case PRESTO_PRECOND_EDM: return exp(4 * t);
-	}
-	return t;
-}
-
 static presto_status net(void *ctx, float *out, const float *x_in, double t_net, int eval_index)
 {
 	gen_ctx *g = ctx;
 	float t = (float)t_net;
 	presto_dit_opts dopts = {0};
 	if (g->o->budget)
-		dopts.block_mask = presto_budget_mask(g->o->budget, sigma_of_t(g->c->precond.kind, t_net));
+		dopts.block_mask = presto_budget_mask(g->o->budget, presto_precond_sigma(&g->c->precond, t_net));
 	return presto_dit_forward_cfg(g->dit, out, x_in, &t, g->cross, g->neg, g->S, g->global, 1, g->T,
 				      (float)g->o->cfg_scale, NULL, NULL, &dopts);
 }
@@ -115,14 +105,20 @@ presto_status presto_generate(presto_dit *dit, const presto_model_config *c, con
 	presto_sampler_opts so = {.kind = o->sampler, .eta = o->eta, .s_noise = o->s_noise, .noise = noise,
 				  .noise_ctx = &nc, .step = o->step, .step_ctx = o->step_ctx};
 	presto_randn(latent, n, o->seed, STREAM_INIT, 0);
-	int net_space = o->sampler == PRESTO_SAMPLER_PINGPONG || o->sampler == PRESTO_SAMPLER_PRESTO;
-	double c_skip, c_out, c_in, t_net;
-	presto_precond_coeffs(&c->precond, sigmas[0], &c_skip, &c_out, &c_in, &t_net);
-	for (size_t i = 0; i < n; i++) {
-		double x = o->init ? o->init[i] + sigmas[0] * latent[i] : sigmas[0] * latent[i];
-		if (net_space) /* network-input space: finite even at sigma = inf */
-			x = isinf(sigmas[0]) ? latent[i] : c_in * x;
-		latent[i] = (float)x;
+	if (presto_sampler_input_space(o->sampler)) {
+		/* network-input space y = a x0 + b eps: finite even at sigma = inf */
+		double a, b, k;
+		presto_precond_input(&c->precond, sigmas[0], &a, &b, &k);
+		for (size_t i = 0; i < n; i++)
+			latent[i] = (float)((o->init ? a * o->init[i] : 0.0) + b * latent[i]);
+	} else {
+		if (isinf(sigmas[0])) {
+			rc = presto_error_set(PRESTO_EINVAL, "sampler %s needs a finite sigma_max",
+					      presto_sampler_name(o->sampler));
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			latent[i] = (float)((o->init ? o->init[i] : 0.0) + sigmas[0] * latent[i]);
 	}
 	rc = presto_sample(&d, &so, latent, sigmas, steps);
 out:

@@ -1,15 +1,20 @@
 /* sampler.h - preconditioning, noise schedules and samplers.
  *
  * Every model is seen as an EDM denoiser D(x; sigma) (x = x0 + sigma * eps):
+ *   D(x; s) = c_skip(s) x + c_out(s) F(c_in(s) x, t_net(s))
  *   edm: c_skip = sd^2/(s^2+sd^2), c_out = s sd/sqrt(s^2+sd^2),
- *        c_in = 1/sqrt(s^2+sd^2), network time c_noise = log(s)/4
- *   v:   (sigma_data 1, SAO 1.0) c_skip = 1/(s^2+1), c_out = -s/sqrt(s^2+1),
- *        c_in = 1/sqrt(s^2+1), network time t = atan(s) 2/pi
- *   rf:  (SAO Small) t = s/(1+s), c_in = 1/(1+s) = 1-t, network predicts
- *        v = eps - x0, D = x_in - t F(x_in, t)
- * The network input c_in * x stays finite when sigma = +inf (pure noise, as
- * the rf ping-pong schedule starts at t = 1), so samplers that may start at
- * sigma = inf (pingpong, presto) keep their state in network-input space.
+ *        c_in = 1/sqrt(s^2+sd^2), network time c_noise = log(s)/4 (Karras)
+ *   v:   (k-diffusion VDenoiser, sigma_data 1, SAO 1.0) c_skip = 1/(s^2+1),
+ *        c_out = -s/sqrt(s^2+1), c_in = 1/sqrt(s^2+1), t = atan(s) 2/pi
+ *   rf:  (SAO Small) t = s/(1+s), c_in = 1/(1+s) = 1-t, the network predicts
+ *        v = eps - x0: c_skip = 1/(1+s), c_out = -t (D = x_in - t F(x_in, t))
+ * The network input y = c_in x = a(s) x0 + b(s) eps, with a = c_in and
+ * b = c_in s, stays finite when sigma = +inf (pure noise, as the rf
+ * ping-pong schedule starts at t = 1): a = 0, b = 1 for all three. In that
+ * space D = k_skip y + c_out F(y, t_net) with k_skip = c_skip / c_in (rf 1,
+ * v 1/sqrt(s^2+1), edm sd^2/sqrt(s^2+sd^2)), finite at sigma = inf too. So
+ * the samplers that may start at sigma = inf (pingpong, presto) keep their
+ * state in network-input space; edm cannot start there (c_noise = inf).
  * Samplers are pure functions of (denoiser, x, sigmas, noise source). */
 #ifndef PRESTO_SAMPLER_H
 #define PRESTO_SAMPLER_H
@@ -23,16 +28,31 @@ typedef enum { PRESTO_PRECOND_EDM, PRESTO_PRECOND_V, PRESTO_PRECOND_RF } presto_
 
 typedef struct {
 	presto_precond kind;
-	double sigma_data; /* edm only */
+	double sigma_data; /* edm only (v is fixed at 1, rf has none) */
 } presto_precond_params;
 
-/* c_skip, c_out, c_in and the network's time input for sigma (inf allowed). */
+/* c_skip, c_out, c_in and the network's time input for sigma in [0, inf].
+ * At sigma = inf: c_skip = 0, c_in = 0, c_out = -1 (v, rf) or sd (edm),
+ * t_net = 1 (v, rf) or +inf (edm). Any output pointer may be NULL. */
 void presto_precond_coeffs(const presto_precond_params *p, double sigma, double *c_skip, double *c_out, double *c_in,
 			   double *t_net);
-int presto_precond_parse(const char *name, presto_precond *kind); /* "edm", "v", "rf" */
+/* Network-input space: y = a x0 + b eps (a = c_in, b = c_in sigma) and
+ * D = k_skip y + c_out F(y, t_net); finite at sigma = inf (a = 0, b = 1). */
+void presto_precond_input(const presto_precond_params *p, double sigma, double *a, double *b, double *k_skip);
+int presto_precond_parse(const char *name, presto_precond *kind); /* "edm", "v", "rf"; 0 ok, -1 unknown */
 const char *presto_precond_name(presto_precond kind);
 
-/* The network: out[n] = F(x_in[n], t_net) for the whole batch (n floats). */
+/* rf time <-> sigma: sigma = t/(1-t) (+inf at t = 1), t = sigma/(1+sigma). */
+double presto_rf_t_to_sigma(double t);
+double presto_rf_sigma_to_t(double sigma);
+
+/* The noise level whose network time is t_net (inverse of the t_net of
+ * presto_precond_coeffs: v tan(t pi/2), rf t/(1-t), edm exp(4t); +inf at
+ * t_net = 1 for v and rf). */
+double presto_precond_sigma(const presto_precond_params *p, double t_net);
+
+/* The network: out[n] = F(x_in[n], t_net) for the whole batch (n floats);
+ * eval_index counts the network calls of one presto_sample (0, 1, ...). */
 typedef presto_status (*presto_net_fn)(void *ctx, float *out, const float *x_in, double t_net, int eval_index);
 
 typedef struct {
@@ -43,19 +63,32 @@ typedef struct {
 	float *scratch;   /* 2n floats, owned by the caller */
 } presto_denoiser;
 
-/* denoised = D(x; sigma) for x in sigma space (finite sigma). */
+/* denoised = D(x; sigma) for x in sigma space (0 < sigma < inf). */
 presto_status presto_denoise(presto_denoiser *d, float *denoised, const float *x, double sigma, int eval_index);
+/* denoised = D for y = c_in(sigma) x in network-input space (0 < sigma <= inf;
+ * sigma = inf needs a finite t_net, i.e. v or rf). */
+presto_status presto_denoise_input(presto_denoiser *d, float *denoised, const float *y, double sigma,
+				   int eval_index);
 
-/* Schedules: out[steps + 1] with out[steps] = 0. */
-/* Karras et al. (rho, e.g. 7): sigma_i = (smax^(1/rho) + i/(n-1) (smin^(1/rho) - smax^(1/rho)))^rho */
+/* Schedules: out[steps + 1] with out[steps] = 0 (k-diffusion append_zero). */
+/* k-diffusion get_sigmas_karras(steps, sigma_min, sigma_max, rho) (rho e.g. 7):
+ * sigma_i = (smax^(1/rho) + i/(steps-1) (smin^(1/rho) - smax^(1/rho)))^rho */
 void presto_sigmas_karras(double *out, int steps, double sigma_min, double sigma_max, double rho);
-/* k-diffusion get_sigmas_polyexponential: exp(((linspace(1, 0, n))^rho) (log smax - log smin) + log smin);
+/* k-diffusion get_sigmas_polyexponential(steps, sigma_min, sigma_max, rho):
+ * sigma_i = exp(r_i^rho (log smax - log smin) + log smin), r = linspace(1, 0, steps);
  * rho = 1 is log-linear. */
 void presto_sigmas_polyexponential(double *out, int steps, double sigma_min, double sigma_max, double rho);
-/* stable-audio-tools sample_rf / pingpong: logsnr = linspace(logsnr_max_neg, 2, n+1)... as t
- * schedule t_i = sigmoid(-logsnr_i), t_0 = 1 (sigma inf), t_n = 0; out as sigmas
- * (sigma = t/(1-t), +inf for t = 1). */
-void presto_sigmas_rf_logsnr(double *out, int steps, double logsnr_min, double logsnr_max);
+/* logSNR-linear rf schedule: logsnr_i = linspace(logsnr_start, logsnr_end, steps + 1),
+ * t_i = sigmoid(-logsnr_i), then t_0 = t_first and t_steps = 0. Written as
+ * times into t[steps + 1]. */
+void presto_t_rf_logsnr(double *t, int steps, double logsnr_start, double logsnr_end, double t_first);
+/* The same as sigmas (sigma = t/(1-t), +inf for t = 1) with t_first = 1:
+ * stable-audio-tools sample_rf at sigma_max 1 uses logsnr -6 .. 2. */
+void presto_sigmas_rf_logsnr(double *out, int steps, double logsnr_start, double logsnr_end);
+/* stable-audio-tools sample_rf's schedule for its sigma_max (here t_max,
+ * clamped to 1): logsnr from log((1-t_max)/t_max + 1e-6) (-6 when t_max = 1)
+ * to 2, t_0 = t_max; out as sigmas. */
+void presto_sigmas_rf(double *out, int steps, double t_max);
 
 typedef enum {
 	PRESTO_SAMPLER_EULER,
@@ -65,29 +98,43 @@ typedef enum {
 	PRESTO_SAMPLER_PINGPONG,
 	PRESTO_SAMPLER_PRESTO,
 } presto_sampler_kind;
-int presto_sampler_parse(const char *name, presto_sampler_kind *kind); /* "euler", "dpmpp-3m-sde", ... */
+/* "euler", "heun", "dpmpp-2m", "dpmpp-3m-sde", "pingpong", "presto"
+ * ('_' accepted for '-'); 0 ok, -1 unknown. */
+int presto_sampler_parse(const char *name, presto_sampler_kind *kind);
 const char *presto_sampler_name(presto_sampler_kind kind);
+/* 1 when the sampler keeps its state in network-input space (pingpong, presto). */
+int presto_sampler_input_space(presto_sampler_kind kind);
 
 /* Noise source for stochastic samplers: out[n] unit normal for the call-th
  * draw (0, 1, ...), made between sigma and sigma_next. */
 typedef presto_status (*presto_noise_fn)(void *ctx, float *out, size_t n, int call, double sigma, double sigma_next);
 
-/* Per-step callback (i, sigma_i, x at the start of the step, denoised). */
+/* Per-step callback (i, sigma_i, x at the start of the step, denoised at
+ * sigma_i); x is in the sampler's state space (network input for pingpong
+ * and presto, as stable-audio-tools' pingpong callback reports it). */
 typedef void (*presto_step_fn)(void *ctx, int i, double sigma, const float *x, const float *denoised);
 
 typedef struct {
 	presto_sampler_kind kind;
-	double eta, s_noise;   /* dpmpp-3m-sde (defaults 1, 1) */
-	presto_noise_fn noise; /* required by dpmpp-3m-sde, pingpong, presto */
+	double eta, s_noise;   /* dpmpp-3m-sde (k-diffusion defaults 1, 1) */
+	presto_noise_fn noise; /* required by dpmpp-3m-sde (eta != 0), pingpong, presto */
 	void *noise_ctx;
 	presto_step_fn step;   /* optional */
 	void *step_ctx;
 } presto_sampler_opts;
 
-/* Run the sampler over sigmas[0..steps] (sigmas[steps] = 0). x: on entry the
- * initial x = noise * sigmas[0] in sigma space for euler/heun/dpmpp; for
- * pingpong/presto the network-input-space start c_in(sigma_0) * x (= unit
- * noise when sigma_0 = inf). On return the final latent. */
+/* Run the sampler over sigmas[0..steps] (non-increasing, sigmas[i] > 0 for
+ * i < steps; k-diffusion samplers allow a final sigma > 0).
+ *   euler, heun (s_churn 0), dpmpp-2m, dpmpp-3m-sde: k-diffusion 0455157.
+ *     x on entry: noise * sigmas[0] in sigma space (sigmas[0] finite).
+ *   pingpong, presto (the same update, for any preconditioning): for each
+ *     step x0 = D(y_i; sigma_i), then y_{i+1} = a(sigma_{i+1}) x0 +
+ *     b(sigma_{i+1}) eps_i (eps_i = noise draw i), and the last step returns
+ *     x0; sigmas[steps] must be 0, sigmas[0] may be +inf. For rf this is
+ *     stable-audio-tools sample_flow_pingpong (y = (1-t) x0 + t eps).
+ *     x on entry: the network-input start c_in(sigma_0) * (x0 + sigma_0 eps)
+ *     (= unit noise when sigma_0 = inf).
+ * On return x holds the final latent (sigma space, = data space at 0). */
 presto_status presto_sample(presto_denoiser *d, const presto_sampler_opts *o, float *x, const double *sigmas,
 			    int steps);
 
