@@ -1,0 +1,218 @@
+/* presto-decode - latent stream to audio: the VAE decoder, peak
+ * normalisation and cropping to each record's requested length. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audio.h"
+#include "common.h"
+#include "model.h"
+#include "ops.h"
+#include "stream.h"
+
+enum { OPT_SUBTYPE = 256, OPT_PEAK, OPT_NO_NORMALIZE, OPT_NO_CROP, OPT_STREAM, OPT_THREADS };
+
+static const presto_cli_option options[] = {
+	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
+	{"output", 'o', "FILE", "output file, or a pattern such as 'out/%04d.wav' for many records (default: WAV on stdout)"},
+	{"subtype", OPT_SUBTYPE, "TYPE", "sample format: 16 (default), 24 or float"},
+	{"peak", OPT_PEAK, "DB", "normalise each clip's peak to DB dBFS (default -1)"},
+	{"no-normalize", OPT_NO_NORMALIZE, NULL, "keep the decoder's levels (samples beyond 1 are clipped)"},
+	{"no-crop", OPT_NO_CROP, NULL, "keep the whole decoded length instead of seconds_total"},
+	{"stream", OPT_STREAM, NULL, "write an audio stream (presto-stream(5)) instead of audio files"},
+	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
+	{0},
+};
+
+static const presto_cli_spec spec = {
+	"presto-decode",
+	"[OPTION]... [FILE]",
+	"Decode a latent stream (default: stdin) to audio.",
+	options,
+	"The format follows the extension of the output: .wav, .flac, .aiff, .ogg.\n"
+	"A pattern takes one printf conversion (%d, %04d, ...) that is replaced by the\n"
+	"record's position in the stream (0, 1, ...). Without a pattern the stream\n"
+	"must hold a single record.\n",
+};
+
+/* Exactly one %d-style conversion (flags/width allowed), no other '%' but "%%". */
+static int valid_pattern(const char *p)
+{
+	int conv = 0;
+	for (const char *s = p; *s; s++) {
+		if (*s != '%')
+			continue;
+		if (s[1] == '%') {
+			s++;
+			continue;
+		}
+		s++;
+		while (*s == '0' || *s == '-' || *s == '+' || *s == ' ')
+			s++;
+		while (*s >= '0' && *s <= '9')
+			s++;
+		if (*s != 'd' && *s != 'i' && *s != 'u')
+			return -1;
+		conv++;
+	}
+	return conv;
+}
+
+int main(int argc, char **argv)
+{
+	presto_cli cli;
+	const char *arg, *model = NULL, *out = NULL;
+	int subtype = PRESTO_AUDIO_PCM16, normalize = 1, crop = 1, as_stream = 0, c;
+	double peak_db = -1;
+	long long threads = 0;
+	presto_cli_init(&cli, &spec, argc, argv);
+	while ((c = presto_cli_next(&cli, &arg)) != PRESTO_CLI_END) {
+		switch (c) {
+		case PRESTO_CLI_EXIT: return cli.exit_code;
+		case 'm': model = arg; break;
+		case 'o': out = arg; break;
+		case OPT_SUBTYPE:
+			if (presto_audio_subtype_parse(arg, &subtype))
+				return presto_cli_usage("--subtype: '%s' is not 16, 24 or float", arg);
+			break;
+		case OPT_PEAK: if (!presto_cli_double("--peak", arg, -100, 0, &peak_db)) return 1; break;
+		case OPT_NO_NORMALIZE: normalize = 0; break;
+		case OPT_NO_CROP: crop = 0; break;
+		case OPT_STREAM: as_stream = 1; break;
+		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
+		}
+	}
+	if (argc - cli.optind > 1)
+		return presto_cli_usage("at most one input FILE");
+	int conv = out && !as_stream ? valid_pattern(out) : 0;
+	if (conv < 0 || conv > 1)
+		return presto_cli_usage("-o: '%s' must hold at most one %%d conversion", out);
+	presto_set_threads((int)threads);
+	char dir[4096];
+	if (!model) {
+		if (presto_model_default_dir(dir, sizeof dir))
+			return presto_cli_error("no model: use --model DIR or set PRESTO_MODEL");
+		model = dir;
+	}
+	presto_model_config mc;
+	presto_status st = presto_model_config_load(model, &mc);
+	if (st)
+		return presto_cli_status(st);
+	if (out && !as_stream && !conv)
+		st = presto_audio_check_output(out, subtype);
+
+	presto_st *wst = NULL;
+	presto_vae *vae = NULL;
+	FILE *in = NULL;
+	const char *in_label;
+	presto_stream_reader *r = NULL;
+	presto_stream_writer *w = NULL;
+	presto_output o = {0};
+	presto_record rec = {0};
+	if (!st)
+		st = presto_input_open(cli.optind < argc ? argv[cli.optind] : NULL, &in, &in_label);
+	if (!st)
+		st = presto_stream_reader_open_file(in, in_label, PRESTO_KIND_LATENT, &r);
+	if (!st)
+		st = presto_stream_read_header(r, NULL);
+	if (!st)
+		st = presto_st_open(mc.vae_file, &wst);
+	if (!st)
+		st = presto_vae_load(wst, "pretransform.model.", &mc.vae, &vae);
+	if (!st && as_stream) {
+		st = presto_output_open(&o, out, 1);
+		if (!st)
+			st = presto_stream_writer_open_file(o.f, o.label, &w);
+		if (!st) {
+			presto_stream_header h = {.kind = PRESTO_KIND_AUDIO, .producer = "presto-decode " PRESTO_VERSION,
+						  .model = mc.id};
+			st = presto_stream_write_header(w, &h);
+		}
+	}
+	uint64_t index = 0;
+	int ch = mc.vae.audio_channels;
+	while (!st && !(st = presto_stream_next(r, &rec))) {
+		if (index > 0 && !as_stream && !conv) {
+			st = presto_error_set(PRESTO_EINVAL,
+					      "%s holds more than one record: give -o a pattern such as 'out/%%04d.wav'",
+					      in_label);
+			presto_record_free(&rec);
+			break;
+		}
+		int64_t ls[2] = {mc.vae.latent_dim, -1};
+		float *z = NULL, *audio = NULL;
+		st = presto_record_f32(&rec, "latent", 2, ls, &z);
+		int Lz = (int)ls[1];
+		int64_t N = st ? 0 : presto_vae_audio_len(&mc.vae, Lz);
+		if (!st && !(audio = presto_falloc((size_t)ch * (size_t)N)))
+			st = PRESTO_ENOMEM;
+		if (!st)
+			st = presto_vae_decode(vae, audio, z, Lz, NULL, NULL);
+		int64_t keep = N;
+		double secs;
+		if (!st && crop && presto_record_param(&rec, "seconds_total") &&
+		    !presto_record_double(&rec, "seconds_total", &secs) && secs > 0) {
+			int64_t want = (int64_t)llround(secs * mc.sample_rate);
+			if (want < keep)
+				keep = want;
+		}
+		if (!st && keep < N) /* crop each channel row in place */
+			for (int k = 1; k < ch; k++)
+				memmove(audio + (size_t)k * keep, audio + (size_t)k * N, sizeof(float) * (size_t)keep);
+		if (!st && normalize) {
+			double mx = 0;
+			for (size_t i = 0; i < (size_t)ch * keep; i++)
+				mx = fmax(mx, fabs(audio[i]));
+			if (mx > 0) {
+				float g = (float)(pow(10.0, peak_db / 20.0) / mx);
+				for (size_t i = 0; i < (size_t)ch * keep; i++)
+					audio[i] *= g;
+			}
+		}
+		if (!st) {
+			if (as_stream) {
+				presto_param p[16];
+				int np = 0;
+				for (int i = 0; i < rec.n_params && np < 15; i++)
+					p[np++] = rec.params[i];
+				p[np++] = presto_param_int("sample_rate", mc.sample_rate);
+				const char *name = "audio";
+				presto_tensor t = presto_tensor_wrap(PRESTO_F32, 2, (int64_t[]){ch, keep}, audio);
+				presto_record orec = {.id = rec.id, .n_params = np, .params = p, .n_tensors = 1,
+						      .tensor_names = (char **)&name, .tensors = &t};
+				st = presto_stream_write_record(w, &orec);
+			} else if (conv) {
+				char path[4096];
+				snprintf(path, sizeof path, out, (int)index);
+				st = presto_audio_write(path, audio, ch, keep, mc.sample_rate, subtype);
+			} else
+				st = presto_audio_write(out ? out : "-", audio, ch, keep, mc.sample_rate, subtype);
+		}
+		if (st)
+			presto_error_wrap(st, "record %llu: ", (unsigned long long)rec.id);
+		free(z);
+		free(audio);
+		presto_record_free(&rec);
+		index++;
+	}
+	if (st == PRESTO_EEOF)
+		st = index ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "%s: the stream holds no record", in_label);
+	if (!st && as_stream)
+		st = presto_stream_write_end(w);
+	if (!st && as_stream)
+		st = presto_output_commit(&o);
+	int rc = PRESTO_EXIT_OK;
+	if (st) {
+		rc = presto_cli_status(st);
+		if (as_stream)
+			presto_output_abort(&o);
+	}
+	presto_stream_writer_close(w);
+	presto_stream_reader_close(r);
+	if (in)
+		presto_input_close(in);
+	presto_vae_free(vae);
+	presto_st_close(wst);
+	presto_model_config_free(&mc);
+	return rc;
+}

@@ -1,0 +1,386 @@
+/* presto-sample - conditioning stream to latent stream: the DiT with a
+ * sampler, classifier-free guidance, layer budgets and per-record seeds. */
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "generate.h"
+#include "ops.h"
+#include "stream.h"
+
+enum {
+	OPT_SAMPLER = 256, OPT_CFG, OPT_SCHEDULE, OPT_SIGMA_MIN, OPT_SIGMA_MAX, OPT_RHO, OPT_SIGMAS, OPT_ETA,
+	OPT_S_NOISE, OPT_BUDGET, OPT_NO_BUDGET, OPT_EMIT_STEPS, OPT_SECONDS, OPT_THREADS, OPT_PROGRESS,
+};
+
+static const presto_cli_option options[] = {
+	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
+	{"output", 'o', "FILE", "write the latent stream to FILE instead of stdout"},
+	{"steps", 'n', "N", "sampling steps (default: the model's)"},
+	{"seed", 'S', "N", "seed of the first record; record i uses N+i (default: random)"},
+	{"sampler", OPT_SAMPLER, "NAME", "euler, heun, dpmpp-2m, dpmpp-3m-sde, pingpong or presto"},
+	{"cfg", OPT_CFG, "SCALE", "classifier-free guidance scale, 1 = off (default: the model's)"},
+	{"schedule", OPT_SCHEDULE, "NAME", "karras, polyexponential, log-linear or rf"},
+	{"sigma-min", OPT_SIGMA_MIN, "S", "smallest noise level of the schedule"},
+	{"sigma-max", OPT_SIGMA_MAX, "S", "largest noise level of the schedule"},
+	{"rho", OPT_RHO, "RHO", "schedule curvature (karras, polyexponential)"},
+	{"sigmas", OPT_SIGMAS, "LIST", "explicit schedule: comma-separated decreasing sigmas ending in 0"},
+	{"eta", OPT_ETA, "ETA", "dpmpp-3m-sde noise amount (default 1)"},
+	{"s-noise", OPT_S_NOISE, "S", "dpmpp-3m-sde noise scale (default 1)"},
+	{"budget", OPT_BUDGET, "JSON", "layer budget: JSON array or @FILE (see presto-model(5))"},
+	{"no-budget", OPT_NO_BUDGET, NULL, "run every block at every noise level"},
+	{"seconds", OPT_SECONDS, "SECONDS", "clip length (default: each record's seconds_total)"},
+	{"emit-steps", OPT_EMIT_STEPS, NULL, "add every step's x and denoised latent to the records"},
+	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
+	{"progress", OPT_PROGRESS, NULL, "show progress on stderr even when it is not a terminal"},
+	{0},
+};
+
+static const presto_cli_spec spec = {
+	"presto-sample",
+	"[OPTION]... [FILE]",
+	"Sample latents from a conditioning stream (default: stdin).",
+	options,
+	"Reads a presto-stream(5) of kind cond, writes one of kind latent: one record\n"
+	"per input record, with the seed and every sampling parameter in its params.\n",
+};
+
+typedef struct {
+	int steps_given, n_steps;
+	float *xs, *ds; /* [steps, C, T] */
+	size_t n;
+	int progress;
+	uint64_t rec;
+} steps_ctx;
+
+static void on_step(void *ctx, int i, double sigma, const float *x, const float *denoised)
+{
+	steps_ctx *s = ctx;
+	if (s->xs && i < s->n_steps) {
+		memcpy(s->xs + (size_t)i * s->n, x, sizeof(float) * s->n);
+		memcpy(s->ds + (size_t)i * s->n, denoised, sizeof(float) * s->n);
+	}
+	if (s->progress) {
+		char what[64];
+		snprintf(what, sizeof what, "record %llu step", (unsigned long long)s->rec);
+		presto_cli_progress(what, i + 1, s->n_steps);
+	}
+}
+
+static presto_status parse_sigmas(const char *s, double **out, int *steps)
+{
+	int n = 0, cap = 16;
+	double *v = presto_malloc(sizeof(double) * (size_t)cap);
+	if (!v)
+		return PRESTO_ENOMEM;
+	const char *p = s;
+	while (*p) {
+		char *end;
+		double x = strtod(p, &end);
+		if (end == p || (*end && *end != ',')) {
+			free(v);
+			return presto_error_set(PRESTO_EINVAL, "--sigmas: '%s' is not a comma-separated list of numbers", s);
+		}
+		if (n == cap) {
+			double *nv = realloc(v, sizeof(double) * (size_t)(cap *= 2));
+			if (!nv) {
+				free(v);
+				return presto_error_set(PRESTO_ENOMEM, "out of memory");
+			}
+			v = nv;
+		}
+		v[n++] = x;
+		p = *end ? end + 1 : end;
+	}
+	if (n < 2 || v[n - 1] != 0) {
+		free(v);
+		return presto_error_set(PRESTO_EINVAL, "--sigmas: need at least two values ending in 0");
+	}
+	*out = v;
+	*steps = n - 1;
+	return PRESTO_OK;
+}
+
+static presto_status read_budget(const char *arg, int depth, presto_budget *b)
+{
+	json_error_t jerr;
+	json_t *j = arg[0] == '@' ? json_load_file(arg + 1, 0, &jerr) : json_loads(arg, 0, &jerr);
+	if (!j)
+		return presto_error_set(PRESTO_EINVAL, "--budget: %s", jerr.text);
+	presto_status st = presto_budget_from_json(j, depth, b);
+	json_decref(j);
+	if (st)
+		return presto_error_wrap(st, "--budget: ");
+	return PRESTO_OK;
+}
+
+int main(int argc, char **argv)
+{
+	presto_cli cli;
+	const char *arg, *model = NULL, *out = NULL, *sampler = NULL, *schedule = NULL, *sigmas_arg = NULL,
+			 *budget_arg = NULL;
+	long long steps = 0, seed = -1, threads = 0;
+	double cfg = -1, smin = -1, smax = -1, rho = -1, eta = 1, s_noise = 1, seconds = -1;
+	int no_budget = 0, emit = 0, progress = 0, c;
+	presto_cli_init(&cli, &spec, argc, argv);
+	while ((c = presto_cli_next(&cli, &arg)) != PRESTO_CLI_END) {
+		switch (c) {
+		case PRESTO_CLI_EXIT: return cli.exit_code;
+		case 'm': model = arg; break;
+		case 'o': out = arg; break;
+		case 'n': if (!presto_cli_int("--steps", arg, 1, 10000, &steps)) return 1; break;
+		case 'S': if (!presto_cli_int("--seed", arg, 0, (1LL << 62), &seed)) return 1; break;
+		case OPT_SAMPLER: sampler = arg; break;
+		case OPT_CFG: if (!presto_cli_double("--cfg", arg, 0, 100, &cfg)) return 1; break;
+		case OPT_SCHEDULE: schedule = arg; break;
+		case OPT_SIGMA_MIN: if (!presto_cli_double("--sigma-min", arg, 1e-6, 1e6, &smin)) return 1; break;
+		case OPT_SIGMA_MAX: if (!presto_cli_double("--sigma-max", arg, 1e-6, 1e6, &smax)) return 1; break;
+		case OPT_RHO: if (!presto_cli_double("--rho", arg, 0.01, 100, &rho)) return 1; break;
+		case OPT_SIGMAS: sigmas_arg = arg; break;
+		case OPT_ETA: if (!presto_cli_double("--eta", arg, 0, 10, &eta)) return 1; break;
+		case OPT_S_NOISE: if (!presto_cli_double("--s-noise", arg, 0, 10, &s_noise)) return 1; break;
+		case OPT_BUDGET: budget_arg = arg; break;
+		case OPT_NO_BUDGET: no_budget = 1; break;
+		case OPT_SECONDS: if (!presto_cli_double("--seconds", arg, 0.01, 3600, &seconds)) return 1; break;
+		case OPT_EMIT_STEPS: emit = 1; break;
+		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
+		case OPT_PROGRESS: progress = 1; break;
+		}
+	}
+	if (argc - cli.optind > 1)
+		return presto_cli_usage("at most one input FILE");
+	presto_sampler_kind kind = PRESTO_SAMPLER_EULER;
+	if (sampler && presto_sampler_parse(sampler, &kind))
+		return presto_cli_usage("--sampler: unknown sampler '%s'", sampler);
+	if (budget_arg && no_budget)
+		return presto_cli_usage("--budget and --no-budget exclude each other");
+	presto_set_threads((int)threads);
+
+	char dir[4096];
+	if (!model) {
+		if (presto_model_default_dir(dir, sizeof dir))
+			return presto_cli_error("no model: use --model DIR or set PRESTO_MODEL");
+		model = dir;
+	}
+	presto_model_config mc;
+	presto_status st = presto_model_config_load(model, &mc);
+	if (st)
+		return presto_cli_status(st);
+
+	presto_gen_opts g = {.steps = mc.steps, .cfg_scale = mc.cfg_scale, .sigma_min = mc.sigma_min,
+			     .sigma_max = mc.sigma_max, .rho = mc.rho, .eta = eta, .s_noise = s_noise};
+	snprintf(g.schedule, sizeof g.schedule, "%s", mc.schedule);
+	if (!sampler && presto_sampler_parse(mc.sampler, &kind)) {
+		presto_model_config_free(&mc);
+		return presto_cli_error("%s/config.json: unknown sampler '%s'", mc.dir, mc.sampler);
+	}
+	g.sampler = kind;
+	if (steps)
+		g.steps = (int)steps;
+	if (cfg >= 0)
+		g.cfg_scale = cfg;
+	if (schedule)
+		snprintf(g.schedule, sizeof g.schedule, "%s", schedule);
+	if (smin > 0)
+		g.sigma_min = smin;
+	if (smax > 0)
+		g.sigma_max = smax;
+	if (rho > 0)
+		g.rho = rho;
+	double *explicit_sigmas = NULL;
+	presto_budget budget = mc.budget;
+	if (sigmas_arg) {
+		int n = 0;
+		st = parse_sigmas(sigmas_arg, &explicit_sigmas, &n);
+		if (st) {
+			presto_model_config_free(&mc);
+			presto_cli_status(st);
+			return PRESTO_EXIT_USAGE;
+		}
+		if (steps && steps != n) {
+			presto_model_config_free(&mc);
+			free(explicit_sigmas);
+			return presto_cli_usage("--steps %lld disagrees with the %d steps of --sigmas", steps, n);
+		}
+		g.steps = n;
+		g.sigmas = explicit_sigmas;
+		snprintf(g.schedule, sizeof g.schedule, "explicit");
+	}
+	if (budget_arg && (st = read_budget(budget_arg, mc.dit.depth, &budget))) {
+		presto_model_config_free(&mc);
+		free(explicit_sigmas);
+		presto_cli_status(st);
+		return PRESTO_EXIT_USAGE;
+	}
+	if (no_budget)
+		budget.n = 0;
+	g.budget = budget.n ? &budget : NULL;
+	if (seed < 0) {
+		uint64_t r;
+		if (getrandom(&r, sizeof r, 0) != sizeof r)
+			r = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+		seed = (long long)(r >> 34); /* leave room for + record index */
+	}
+	double *sigmas = presto_malloc(sizeof(double) * (size_t)(g.steps + 1));
+	int used_steps = 0;
+	if (!sigmas || (st = presto_gen_schedule(&mc, &g, sigmas, &used_steps))) {
+		presto_model_config_free(&mc);
+		free(explicit_sigmas);
+		free(sigmas);
+		presto_cli_status(st ? st : PRESTO_ENOMEM);
+		return st == PRESTO_EINVAL ? PRESTO_EXIT_USAGE : PRESTO_EXIT_RUNTIME;
+	}
+
+	presto_st *wst = NULL;
+	presto_dit *dit = NULL;
+	FILE *in = NULL;
+	const char *in_label;
+	presto_stream_reader *r = NULL;
+	presto_stream_writer *w = NULL;
+	presto_output o = {0};
+	presto_record rec = {0};
+	float *latent = NULL;
+	steps_ctx sc = {.progress = progress || presto_cli_progress_enabled(), .n_steps = used_steps};
+	int C = mc.dit.io_channels;
+	char budget_json[8192] = "";
+	if (g.budget) {
+		json_t *bj = json_array();
+		for (int i = 0; i < budget.n; i++) {
+			json_t *e = json_object(), *bl = json_array();
+			json_object_set_new(e, "sigma_min", json_real(budget.e[i].sigma_lo));
+			json_object_set_new(e, "sigma_max", isinf(budget.e[i].sigma_hi) ? json_null() : json_real(budget.e[i].sigma_hi));
+			for (int k = 0; k < mc.dit.depth; k++)
+				if (budget.e[i].run[k])
+					json_array_append_new(bl, json_integer(k));
+			json_object_set_new(e, "blocks", bl);
+			json_array_append_new(bj, e);
+		}
+		char *s = json_dumps(bj, JSON_COMPACT);
+		snprintf(budget_json, sizeof budget_json, "%s", s ? s : "");
+		free(s);
+		json_decref(bj);
+	}
+
+	st = presto_input_open(cli.optind < argc ? argv[cli.optind] : NULL, &in, &in_label);
+	if (!st)
+		st = presto_stream_reader_open_file(in, in_label, PRESTO_KIND_COND, &r);
+	if (!st)
+		st = presto_stream_read_header(r, NULL);
+	if (!st)
+		st = presto_st_open(mc.dit_file, &wst);
+	if (!st)
+		st = presto_dit_load(wst, "model.model.", &mc.dit, &dit);
+	if (!st)
+		st = presto_output_open(&o, out, 1);
+	if (!st)
+		st = presto_stream_writer_open_file(o.f, o.label, &w);
+	if (!st) {
+		presto_stream_header h = {.kind = PRESTO_KIND_LATENT, .producer = "presto-sample " PRESTO_VERSION,
+					  .model = mc.id};
+		st = presto_stream_write_header(w, &h);
+	}
+	uint64_t index = 0;
+	while (!st && !(st = presto_stream_next(r, &rec))) {
+		int64_t cs[2] = {-1, mc.dit.cond_token_dim}, gs[1] = {mc.dit.global_cond_dim};
+		float *cross = NULL, *neg = NULL, *global = NULL;
+		double secs = seconds;
+		st = presto_record_f32(&rec, "cross_attn_cond", 2, cs, &cross);
+		if (!st && presto_record_tensor(&rec, "negative_cross_attn_cond")) {
+			int64_t ns[2] = {cs[0], cs[1]};
+			st = presto_record_f32(&rec, "negative_cross_attn_cond", 2, ns, &neg);
+		}
+		if (!st && mc.dit.global_cond_dim)
+			st = presto_record_f32(&rec, "global_cond", 1, gs, &global);
+		if (!st && secs < 0)
+			st = presto_record_double(&rec, "seconds_total", &secs);
+		if (!st && !(secs > 0 && secs <= 3600))
+			st = presto_error_set(PRESTO_EINVAL, "record %llu: seconds_total %g out of range",
+					      (unsigned long long)rec.id, secs);
+		int T = st ? 0 : presto_latent_frames(&mc, secs);
+		size_t n = (size_t)C * (size_t)T;
+		if (!st) {
+			free(latent);
+			latent = presto_falloc(n);
+			sc.n = n;
+			sc.rec = rec.id;
+			if (emit) {
+				free(sc.xs);
+				free(sc.ds);
+				sc.xs = presto_falloc(n * (size_t)used_steps);
+				sc.ds = presto_falloc(n * (size_t)used_steps);
+			}
+			if (!latent || (emit && (!sc.xs || !sc.ds)))
+				st = PRESTO_ENOMEM;
+		}
+		if (!st) {
+			g.seed = (uint64_t)seed + index;
+			g.step = on_step;
+			g.step_ctx = &sc;
+			st = presto_generate(dit, &mc, &g, cross, neg, (int)cs[0], global, T, latent);
+			if (st)
+				presto_error_wrap(st, "record %llu: ", (unsigned long long)rec.id);
+		}
+		if (!st) {
+			presto_param p[24];
+			int np = 0;
+			for (int i = 0; i < rec.n_params && np < 12; i++) /* what produced the conditioning */
+				p[np++] = rec.params[i];
+			p[np++] = presto_param_int("seed", (int64_t)g.seed);
+			p[np++] = presto_param_str("sampler", presto_sampler_name(g.sampler));
+			p[np++] = presto_param_int("steps", used_steps);
+			p[np++] = presto_param_array("sigmas", sigmas, (size_t)used_steps + 1);
+			p[np++] = presto_param_float("cfg", g.cfg_scale);
+			p[np++] = presto_param_str("schedule", g.schedule);
+			if (g.sampler == PRESTO_SAMPLER_DPMPP_3M_SDE) {
+				p[np++] = presto_param_float("eta", g.eta);
+				p[np++] = presto_param_float("s_noise", g.s_noise);
+			}
+			p[np++] = g.budget ? presto_param_str("budget", budget_json) : presto_param_nil("budget");
+			p[np++] = presto_param_str("model", mc.id);
+			presto_tensor t[3];
+			const char *names[3] = {"latent", "steps.x", "steps.denoised"};
+			t[0] = presto_tensor_wrap(PRESTO_F32, 2, (int64_t[]){C, T}, latent);
+			if (emit) {
+				t[1] = presto_tensor_wrap(PRESTO_F32, 3, (int64_t[]){used_steps, C, T}, sc.xs);
+				t[2] = presto_tensor_wrap(PRESTO_F32, 3, (int64_t[]){used_steps, C, T}, sc.ds);
+			}
+			presto_record orec = {.id = rec.id, .n_params = np, .params = p, .n_tensors = emit ? 3 : 1,
+					      .tensor_names = (char **)names, .tensors = t};
+			st = presto_stream_write_record(w, &orec);
+		}
+		free(cross);
+		free(neg);
+		free(global);
+		presto_record_free(&rec);
+		index++;
+	}
+	if (st == PRESTO_EEOF)
+		st = index ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "%s: the stream holds no record", in_label);
+	if (!st)
+		st = presto_stream_write_end(w);
+	if (!st)
+		st = presto_output_commit(&o);
+	int rc = PRESTO_EXIT_OK;
+	if (st) {
+		rc = presto_cli_status(st);
+		presto_output_abort(&o);
+	}
+	presto_stream_writer_close(w);
+	presto_stream_reader_close(r);
+	if (in)
+		presto_input_close(in);
+	presto_dit_free(dit);
+	presto_st_close(wst);
+	free(latent);
+	free(sc.xs);
+	free(sc.ds);
+	free(sigmas);
+	free(explicit_sigmas);
+	presto_model_config_free(&mc);
+	return rc;
+}
