@@ -150,6 +150,7 @@ presto_st *fx_open_sibling(fixture *fx, const char *file)
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
+/* 0 passed, 1 failed, 2 skipped */
 static int run_one(const char *dir, const char *name, int verbose)
 {
 	fx_handler fn = NULL;
@@ -158,7 +159,7 @@ static int run_one(const char *dir, const char *name, int verbose)
 			fn = handlers[i].fn;
 	if (!fn) {
 		printf("%-22s skip  (no handler for this fixture kind)\n", name);
-		return 0;
+		return 2;
 	}
 	fixture fx = {.dir = dir, .name = name, .tol = 1e-4, .verbose = verbose};
 	char path[4096];
@@ -178,8 +179,10 @@ static int run_one(const char *dir, const char *name, int verbose)
 	const char *why = NULL;
 	int skipped = fn(&fx, &why);
 	int bad = 0;
-	if (skipped)
+	if (skipped) {
 		printf("%-22s skip  (%s)\n", name, why ? why : "not supported");
+		bad = 2;
+	}
 	else if (fx.failed || !fx.checked) {
 		printf("%-22s FAIL  max_rel %.2e  tol %.0e  (%d tensors checked, %d failures)\n", name, fx.worst, fx.tol,
 		       fx.checked, fx.failed + !fx.checked);
@@ -243,9 +246,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "conformance: no fixtures in %s\n", dir);
 		return 2;
 	}
-	int failed = 0;
-	for (int i = 0; i < n; i++)
-		failed += run_one(dir, names[i], verbose);
-	printf("conformance: %d passed, %d failed\n", n - failed, failed);
+	int failed = 0, skipped = 0;
+	for (int i = 0; i < n; i++) {
+		int r = run_one(dir, names[i], verbose);
+		failed += r == 1;
+		skipped += r == 2;
+	}
+	printf("conformance: %d passed, %d failed, %d skipped\n", n - failed - skipped, failed, skipped);
 	return failed ? 1 : 0;
 }

@@ -1,0 +1,44 @@
+#!/bin/sh
+# run.sh - every test that needs no GPU (`make test`): unit tests,
+# conformance against the reference fixtures, CLI tests, man page coverage.
+# Prints each suite's lines and one closing "N passed, N failed" line.
+#
+#   BUILD=build FIXTURES=../shared/conformance sh tests/run.sh
+: "${BUILD:=build}"
+: "${FIXTURES:=../shared/conformance}"
+PRESTO_FIXTURES=$FIXTURES
+export BUILD FIXTURES PRESTO_FIXTURES
+passed=0
+failed=0
+count() { # count NAME STATUS
+	if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok - $1"; else failed=$((failed + 1)); echo "not ok - $1"; fi
+}
+
+echo "== unit tests"
+for t in "$BUILD"/tests/test_*; do
+	[ -x "$t" ] || continue
+	out=$("$t" 2>&1)
+	rc=$?
+	[ $rc = 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
+	count "unit $(basename "$t")" $rc
+done
+
+echo "== conformance ($FIXTURES)"
+if [ -d "$FIXTURES" ]; then
+	"$BUILD"/tests/conformance "$FIXTURES"
+	count "conformance" $?
+else
+	echo "# no fixtures at $FIXTURES: conformance not run"
+	count "conformance fixtures present" 1
+fi
+
+echo "== command-line tests"
+BUILD=$BUILD FIXTURES=$FIXTURES sh tests/cli/run.sh
+count "cli" $?
+
+echo "== man pages"
+sh tests/check-man.sh "$BUILD"/bin
+count "man pages cover every option" $?
+
+echo "tests: $passed passed, $failed failed"
+[ "$failed" = 0 ]
