@@ -1,9 +1,13 @@
 /* mkmodel.c - write a tiny random-weight presto model directory for tests.
  *
- *   mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm]
+ *   mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small] [--dtype f32|f16]
  *
  * config.json, tokenizer.model (trained on a few captions), text, dit and vae
- * safetensors with SAO key names; weights ~ N(0, 1/fan_in), norms at 1. */
+ * safetensors with SAO key names; weights ~ N(0, 1/fan_in), norms at 1.
+ * --size sao-small gives a DiT of Stable Audio Open Small's shape (1024 wide,
+ * 16 blocks, 8 heads, qk LayerNorm, projected context, 768-wide conditioning,
+ * 64 latent channels, 2048x VAE downsampling) for benchmarks; its text encoder
+ * and VAE stay tiny. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -23,6 +27,7 @@ typedef struct {
 	char *names[4096];
 	presto_tensor t[4096];
 	uint64_t seed;
+	presto_dtype dtype;
 } params;
 
 static void add(params *p, int init, int ndim, const int64_t *shape, const char *fmt, ...)
@@ -61,6 +66,16 @@ static void write_params(params *p, const char *dir, const char *file)
 {
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", dir, file);
+	for (int i = 0; i < p->n && p->dtype != PRESTO_F32; i++) {
+		presto_tensor h;
+		if (presto_tensor_alloc(&h, p->dtype, p->t[i].ndim, p->t[i].shape) ||
+		    presto_f32_convert(h.data, p->dtype, p->t[i].data, presto_tensor_numel(&h))) {
+			fprintf(stderr, "mkmodel: %s\n", presto_error());
+			exit(2);
+		}
+		presto_tensor_free(&p->t[i]);
+		p->t[i] = h;
+	}
 	if (presto_st_write(path, p->n, (const char *const *)p->names, p->t, 0, NULL)) {
 		fprintf(stderr, "mkmodel: %s\n", presto_error());
 		exit(2);
@@ -117,7 +132,8 @@ int main(int argc, char **argv)
 {
 	const char *dir = NULL, *objective = "v";
 	uint64_t seed = 1234;
-	int bpm = 0;
+	int bpm = 0, big = 0;
+	presto_dtype dtype = PRESTO_F32;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--seed") && i + 1 < argc)
 			seed = strtoull(argv[++i], NULL, 10);
@@ -125,15 +141,22 @@ int main(int argc, char **argv)
 			objective = argv[++i];
 		else if (!strcmp(argv[i], "--bpm"))
 			bpm = 1;
+		else if (!strcmp(argv[i], "--size") && i + 1 < argc && !strcmp(argv[i + 1], "tiny"))
+			i++;
+		else if (!strcmp(argv[i], "--size") && i + 1 < argc && !strcmp(argv[i + 1], "sao-small"))
+			big = 1, i++;
+		else if (!strcmp(argv[i], "--dtype") && i + 1 < argc && !presto_dtype_parse(argv[i + 1], &dtype) &&
+			 (dtype == PRESTO_F32 || dtype == PRESTO_F16 || dtype == PRESTO_BF16))
+			i++;
 		else if (argv[i][0] != '-' && !dir)
 			dir = argv[i];
 		else {
-			fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm]\n");
+			fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small] [--dtype f32|f16|bf16]\n");
 			return 1;
 		}
 	}
 	if (!dir) {
-		fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm]\n");
+		fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small] [--dtype f32|f16|bf16]\n");
 		return 1;
 	}
 	if (mkdir(dir, 0777) && errno != EEXIST) {
@@ -141,11 +164,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* sizes */
-	const int DM = 32, H5 = 2, DKV = 16, DFF = 64, L5 = 2, CD = 32, MAXLEN = 16;
-	const int C = 8, D = 64, DEPTH = 3, HEADS = 2, CH = 4;
-	const int cm[] = {1, 2, 4}, st[] = {4, 8, 8}, NB = 3;
-	int n_num = bpm ? 3 : 2, GD = CD * n_num;
-	params p = {.seed = seed};
+	const int DM = 32, H5 = 2, DKV = 16, DFF = 64, L5 = 2, MAXLEN = big ? 64 : 16;
+	const int CD = big ? 768 : 32, C = big ? 64 : 8, D = big ? 1024 : 64, DEPTH = big ? 16 : 3, HEADS = big ? 8 : 2;
+	const int CH = 4, QKLN = big, PROJ = big;
+	const int cm[] = {1, 2, 4}, st[] = {4, big ? 16 : 8, big ? 32 : 8}, NB = 3;
+	int n_num = bpm ? 3 : 2, GD = CD * n_num, CE = PROJ ? D : CD; /* context width seen by cross-attention */
+	params p = {.seed = seed, .dtype = dtype};
 
 	/* tokenizer */
 	char path[4096], prefix[4096];
@@ -191,6 +215,10 @@ int main(int argc, char **argv)
 		add(&p, INIT_FANIN, 2, S(DM, DFF), "t5.encoder.block.%d.layer.1.DenseReluDense.wo.weight", b);
 	}
 	add(&p, INIT_ONE, 1, S(DM), "t5.encoder.final_layer_norm.weight");
+	if (DM != CD) {
+		add(&p, INIT_FANIN, 2, S(CD, DM), "conditioner.conditioners.prompt.proj_out.weight");
+		add(&p, INIT_ZERO, 1, S(CD), "conditioner.conditioners.prompt.proj_out.bias");
+	}
 	const char *nums[] = {"seconds_start", "seconds_total", "bpm"};
 	for (int i = 0; i < n_num; i++) {
 		add(&p, INIT_NORMAL, 1, S(128), "conditioner.conditioners.%s.embedder.embedding.0.weights", nums[i]);
@@ -207,8 +235,8 @@ int main(int argc, char **argv)
 	add(&p, INIT_FANIN, 3, S(C, C, 1), "%spreprocess_conv.weight", m);
 	add(&p, INIT_FANIN, 3, S(C, C, 1), "%spostprocess_conv.weight", m);
 	add(&p, INIT_NORMAL, 2, S(128, 1), "%stimestep_features.weight", m);
-	add(&p, INIT_FANIN, 2, S(CD, CD), "%sto_cond_embed.0.weight", m);
-	add(&p, INIT_FANIN, 2, S(CD, CD), "%sto_cond_embed.2.weight", m);
+	add(&p, INIT_FANIN, 2, S(CE, CD), "%sto_cond_embed.0.weight", m);
+	add(&p, INIT_FANIN, 2, S(CE, CE), "%sto_cond_embed.2.weight", m);
 	add(&p, INIT_FANIN, 2, S(D, GD), "%sto_global_embed.0.weight", m);
 	add(&p, INIT_FANIN, 2, S(D, D), "%sto_global_embed.2.weight", m);
 	add(&p, INIT_FANIN, 2, S(D, 256), "%sto_timestep_embed.0.weight", m);
@@ -224,7 +252,13 @@ int main(int argc, char **argv)
 		add(&p, INIT_FANIN, 2, S(3 * D, D), "%stransformer.layers.%d.self_attn.to_qkv.weight", m, b);
 		add(&p, INIT_FANIN, 2, S(D, D), "%stransformer.layers.%d.self_attn.to_out.weight", m, b);
 		add(&p, INIT_FANIN, 2, S(D, D), "%stransformer.layers.%d.cross_attn.to_q.weight", m, b);
-		add(&p, INIT_FANIN, 2, S(2 * CD, CD), "%stransformer.layers.%d.cross_attn.to_kv.weight", m, b);
+		add(&p, INIT_FANIN, 2, S(2 * CE, CE), "%stransformer.layers.%d.cross_attn.to_kv.weight", m, b);
+		const char *attn[] = {"self_attn", "cross_attn"}, *qk[] = {"q_norm", "k_norm"};
+		for (int a = 0; QKLN && a < 2; a++)
+			for (int q = 0; q < 2; q++) {
+				add(&p, INIT_ONE, 1, S(dh), "%stransformer.layers.%d.%s.%s.weight", m, b, attn[a], qk[q]);
+				add(&p, INIT_ZERO, 1, S(dh), "%stransformer.layers.%d.%s.%s.bias", m, b, attn[a], qk[q]);
+			}
 		add(&p, INIT_FANIN, 2, S(D, D), "%stransformer.layers.%d.cross_attn.to_out.weight", m, b);
 		add(&p, INIT_FANIN, 2, S(8 * D, D), "%stransformer.layers.%d.ff.ff.0.proj.weight", m, b);
 		add(&p, INIT_ZERO, 1, S(8 * D), "%stransformer.layers.%d.ff.ff.0.proj.bias", m, b);
@@ -301,7 +335,7 @@ int main(int argc, char **argv)
 		"    \"diffusion\": {\"cross_attention_cond_ids\": [\"prompt\", \"seconds_start\", \"seconds_total\"%s],\n"
 		"      \"global_cond_ids\": [\"seconds_start\", \"seconds_total\"%s], \"type\": \"dit\", \"diffusion_objective\": \"%s\",\n"
 		"      \"config\": {\"io_channels\": %d, \"embed_dim\": %d, \"depth\": %d, \"num_heads\": %d, \"cond_token_dim\": %d,\n"
-		"        \"global_cond_dim\": %d, \"project_cond_tokens\": false, \"transformer_type\": \"continuous_transformer\"}}\n"
+		"        \"global_cond_dim\": %d, \"project_cond_tokens\": %s, \"transformer_type\": \"continuous_transformer\"%s}}\n"
 		"  },\n"
 		"  \"presto\": {\"id\": \"presto-test-tiny\", \"description\": \"random weights, for tests only\",\n"
 		"    \"t5_config\": {\"vocab_size\": %d, \"d_model\": %d, \"d_kv\": %d, \"num_heads\": %d, \"d_ff\": %d, \"num_layers\": %d, \"feed_forward_proj\": \"relu\", \"relative_attention_num_buckets\": 32, \"relative_attention_max_distance\": 128, \"layer_norm_epsilon\": 1e-06},\n"
@@ -310,7 +344,8 @@ int main(int argc, char **argv)
 		C, CH, cm[0], cm[1], cm[2], st[0], st[1], st[2], 2 * C, CH, cm[0], cm[1], cm[2], st[0], st[1], st[2], C,
 		C, st[0] * st[1] * st[2], CD, MAXLEN,
 		bpm ? ",\n      {\"id\": \"bpm\", \"type\": \"number\", \"config\": {\"min_val\": 0, \"max_val\": 300}}" : "",
-		bpm ? ", \"bpm\"" : "", bpm ? ", \"bpm\"" : "", objective, C, D, DEPTH, HEADS, CD, GD, vocab, DM, DKV,
+		bpm ? ", \"bpm\"" : "", bpm ? ", \"bpm\"" : "", objective, C, D, DEPTH, HEADS, CD, GD, PROJ ? "true" : "false",
+		QKLN ? ", \"attn_kwargs\": {\"qk_norm\": \"ln\"}" : "", vocab, DM, DKV,
 		H5, DFF, L5, !strcmp(objective, "rf") ? "pingpong" : "dpmpp-3m-sde",
 		!strcmp(objective, "rf") ? "1" : "4.5", !strcmp(objective, "rf") ? "rf" : "karras");
 	if (fclose(f)) {
