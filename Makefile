@@ -45,6 +45,7 @@ ifneq ($(NVCC),)
 CU_SRC    := $(wildcard kernels/*.cu)
 endif
 
+.SECONDARY:
 .PHONY: all test unit conformance cli fuzz clean install check-man test-model setup
 all: $(TOOLS) $(TEST_TOOLS)
 

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "audio.h"
 #include "common.h"
@@ -94,12 +95,27 @@ int main(int argc, char **argv)
 			return presto_cli_error("no model: use --model DIR or set PRESTO_MODEL");
 		model = dir;
 	}
+	/* Check the output before any work: a bad extension or sample format
+	 * is a usage error, a missing or unwritable directory a runtime one.
+	 * A pattern is checked with the name of its first file. */
+	char first[4096];
+	presto_status st = PRESTO_OK;
+	if (!as_stream && (!out || !strcmp(out, "-")) && isatty(STDOUT_FILENO))
+		return presto_cli_error("refusing to write audio to a terminal (redirect stdout or use -o FILE)");
+	if (out && !as_stream) {
+		snprintf(first, sizeof first, out, 0);
+		st = presto_audio_check_output(conv ? first : out, subtype);
+		if (st == PRESTO_EUNSUP || st == PRESTO_EINVAL) {
+			presto_cli_status(st);
+			return PRESTO_EXIT_USAGE;
+		}
+		if (st)
+			return presto_cli_status(st);
+	}
 	presto_model_config mc;
-	presto_status st = presto_model_config_load(model, &mc);
+	st = presto_model_config_load(model, &mc);
 	if (st)
 		return presto_cli_status(st);
-	if (out && !as_stream && !conv)
-		st = presto_audio_check_output(out, subtype);
 
 	presto_st *wst = NULL;
 	presto_vae *vae = NULL;
@@ -123,28 +139,40 @@ int main(int argc, char **argv)
 		st = presto_output_open(&o, out, 1);
 		if (!st)
 			st = presto_stream_writer_open_file(o.f, o.label, &w);
-		if (!st) {
-			presto_stream_header h = {.kind = PRESTO_KIND_AUDIO, .producer = "presto-decode " PRESTO_VERSION,
-						  .model = mc.id};
-			st = presto_stream_write_header(w, &h);
-		}
 	}
 	uint64_t index = 0;
-	int ch = mc.vae.audio_channels;
+	int ch = mc.vae.audio_channels, single = !as_stream && !conv;
+	presto_param *p = NULL;
 	while (!st && !(st = presto_stream_next(r, &rec))) {
-		if (index > 0 && !as_stream && !conv) {
-			st = presto_error_set(PRESTO_EINVAL,
-					      "%s holds more than one record: give -o a pattern such as 'out/%%04d.wav'",
-					      in_label);
-			presto_record_free(&rec);
-			break;
+		if (single) {
+			/* One output file: make sure the stream holds exactly
+			 * this record (and is complete) before writing it. */
+			presto_record more;
+			presto_status s2 = presto_stream_next(r, &more);
+			if (s2 == PRESTO_OK) {
+				presto_record_free(&more);
+				st = presto_error_set(PRESTO_EINVAL,
+						      "%s holds more than one record: give -o a pattern such as 'out/%%04d.wav'",
+						      in_label);
+			} else if (s2 != PRESTO_EEOF) {
+				st = s2;
+			}
+			if (st) {
+				presto_record_free(&rec);
+				break;
+			}
 		}
 		int64_t ls[2] = {mc.vae.latent_dim, -1};
 		float *z = NULL, *audio = NULL;
 		st = presto_record_f32(&rec, "latent", 2, ls, &z);
+		if (st) { /* the message names the record; add the input */
+			presto_error_wrap(st, "%s: ", in_label);
+			presto_record_free(&rec);
+			break;
+		}
 		int Lz = (int)ls[1];
-		int64_t N = st ? 0 : presto_vae_audio_len(&mc.vae, Lz);
-		if (!st && !(audio = presto_falloc((size_t)ch * (size_t)N)))
+		int64_t N = presto_vae_audio_len(&mc.vae, Lz);
+		if (!(audio = presto_falloc((size_t)ch * (size_t)N)))
 			st = PRESTO_ENOMEM;
 		if (!st)
 			st = presto_vae_decode(vae, audio, z, Lz, NULL, NULL);
@@ -171,16 +199,26 @@ int main(int argc, char **argv)
 		}
 		if (!st) {
 			if (as_stream) {
-				presto_param p[16];
 				int np = 0;
-				for (int i = 0; i < rec.n_params && np < 15; i++)
-					p[np++] = rec.params[i];
-				p[np++] = presto_param_int("sample_rate", mc.sample_rate);
+				free(p);
+				if (!(p = presto_malloc(sizeof *p * ((size_t)rec.n_params + 1))))
+					st = PRESTO_ENOMEM;
+				for (int i = 0; !st && i < rec.n_params; i++)
+					if (strcmp(rec.params[i].name, "sample_rate"))
+						p[np++] = rec.params[i];
+				if (!st)
+					p[np++] = presto_param_int("sample_rate", mc.sample_rate);
 				const char *name = "audio";
 				presto_tensor t = presto_tensor_wrap(PRESTO_F32, 2, (int64_t[]){ch, keep}, audio);
 				presto_record orec = {.id = rec.id, .n_params = np, .params = p, .n_tensors = 1,
 						      .tensor_names = (char **)&name, .tensors = &t};
-				st = presto_stream_write_record(w, &orec);
+				/* the header goes out with the first record */
+				presto_stream_header h = {.kind = PRESTO_KIND_AUDIO,
+							  .producer = "presto-decode " PRESTO_VERSION, .model = mc.id};
+				if (!st && index == 0)
+					st = presto_stream_write_header(w, &h);
+				if (!st)
+					st = presto_stream_write_record(w, &orec);
 			} else if (conv) {
 				char path[4096];
 				snprintf(path, sizeof path, out, (int)index);
@@ -194,6 +232,10 @@ int main(int argc, char **argv)
 		free(audio);
 		presto_record_free(&rec);
 		index++;
+		if (!st && single) {
+			st = PRESTO_EEOF; /* the end was read above */
+			break;
+		}
 	}
 	if (st == PRESTO_EEOF)
 		st = index ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "%s: the stream holds no record", in_label);
@@ -211,6 +253,7 @@ int main(int argc, char **argv)
 	presto_stream_reader_close(r);
 	if (in)
 		presto_input_close(in);
+	free(p);
 	presto_vae_free(vae);
 	presto_st_close(wst);
 	presto_model_config_free(&mc);

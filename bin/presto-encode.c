@@ -61,18 +61,20 @@ typedef struct {
 	presto_model_config *c;
 	presto_cond_encoder *enc;
 	presto_stream_writer *w;
+	const presto_stream_header *h; /* written with the first record */
 	const char *negative;
 	double seconds, seconds_start, bpm;
 	uint64_t id;
-	float *cross, *mask, *global, *neg;
+	float *cross, *mask, *global, *neg, *scratch; /* scratch: global of the negative (unused) */
 } job;
 
 static presto_status encode_one(job *j, const char *prompt)
 {
 	presto_model_config *c = j->c;
 	int S = presto_cond_encoder_seq_len(j->enc), G = presto_cond_encoder_global_dim(j->enc);
-	double bpm = j->bpm >= 0 ? j->bpm : bpm_from_prompt(prompt);
-	if (model_has(c, "bpm") && bpm < 0)
+	int has_bpm = model_has(c, "bpm");
+	double bpm = !has_bpm ? -1 : j->bpm >= 0 ? j->bpm : bpm_from_prompt(prompt);
+	if (has_bpm && bpm < 0)
 		return presto_error_set(PRESTO_EINVAL, "prompt %llu has no tempo: add 'N BPM' or use --bpm",
 					(unsigned long long)j->id + 1);
 	presto_cond_input in = {.prompt = prompt, .seconds_start = j->seconds_start, .seconds_total = j->seconds,
@@ -81,7 +83,9 @@ static presto_status encode_one(job *j, const char *prompt)
 	if (j->negative) {
 		presto_cond_input nin = in;
 		nin.prompt = j->negative;
-		PRESTO_TRY(presto_cond_encode(j->enc, &nin, j->neg, NULL, NULL));
+		/* the negative only replaces the cross-attention tokens (the
+		 * numbers are the same), but the encoder writes a global too */
+		PRESTO_TRY(presto_cond_encode(j->enc, &nin, j->neg, NULL, G ? j->scratch : NULL));
 	}
 	presto_param p[6];
 	int np = 0;
@@ -109,6 +113,10 @@ static presto_status encode_one(job *j, const char *prompt)
 	}
 	presto_record rec = {.id = j->id, .n_params = np, .params = p, .n_tensors = nt, .tensor_names = (char **)names,
 			     .tensors = t};
+	/* The header goes out with the first record, so that a failure before
+	 * it (no prompt, a bad first prompt) leaves the output empty. */
+	if (j->id == 0)
+		PRESTO_TRY(presto_stream_write_header(j->w, j->h));
 	PRESTO_TRY(presto_stream_write_record(j->w, &rec));
 	j->id++;
 	return PRESTO_OK;
@@ -158,6 +166,8 @@ int main(int argc, char **argv)
 	if (st)
 		return presto_cli_status(st);
 	j.c = &mc;
+	if (j.bpm >= 0 && !model_has(&mc, "bpm"))
+		presto_cli_warn("--bpm ignored: model %s has no bpm conditioner", mc.id);
 	presto_output o = {0};
 	int rc = PRESTO_EXIT_OK;
 	st = presto_cond_encoder_load(&mc, &j.enc);
@@ -167,33 +177,33 @@ int main(int argc, char **argv)
 		j.neg = presto_falloc((size_t)S * mc.cond_dim);
 		j.mask = presto_falloc((size_t)S);
 		j.global = presto_falloc((size_t)(G ? G : 1));
-		if (!j.cross || !j.neg || !j.mask || !j.global)
+		j.scratch = presto_falloc((size_t)(G ? G : 1));
+		if (!j.cross || !j.neg || !j.mask || !j.global || !j.scratch)
 			st = PRESTO_ENOMEM;
 	}
 	if (!st)
 		st = presto_output_open(&o, out, 1);
 	if (!st)
 		st = presto_stream_writer_open_file(o.f, o.label, &j.w);
-	if (!st) {
-		presto_stream_header h = {.kind = PRESTO_KIND_COND, .producer = "presto-encode " PRESTO_VERSION,
-					  .model = mc.id};
-		st = presto_stream_write_header(j.w, &h);
-	}
+	presto_stream_header h = {.kind = PRESTO_KIND_COND, .producer = "presto-encode " PRESTO_VERSION, .model = mc.id};
+	j.h = &h;
 	if (!st && cli.optind < argc) {
 		for (int i = cli.optind; !st && i < argc; i++)
 			st = encode_one(&j, argv[i]);
 	} else if (!st) {
-		if (isatty(0))
+		const char *quiet = getenv("PRESTO_QUIET");
+		if (isatty(0) && !(quiet && *quiet))
 			presto_cli_msg("reading prompts from standard input, one per line (Ctrl-D to end)");
 		char *line = NULL;
 		size_t cap = 0;
 		ssize_t len;
+		unsigned long long lineno = 0;
 		while (!st && (len = getline(&line, &cap, stdin)) >= 0) {
+			lineno++;
 			while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 				line[--len] = 0;
 			if (strlen(line) != (size_t)len) {
-				st = presto_error_set(PRESTO_EINVAL, "line %llu: NUL byte in prompt",
-						      (unsigned long long)j.id + 1);
+				st = presto_error_set(PRESTO_EINVAL, "stdin: line %llu: NUL byte in prompt", lineno);
 				break;
 			}
 			const char *s = line;
@@ -222,6 +232,7 @@ int main(int argc, char **argv)
 	free(j.neg);
 	free(j.mask);
 	free(j.global);
+	free(j.scratch);
 	presto_model_config_free(&mc);
 	return rc;
 }

@@ -51,10 +51,10 @@ static const presto_cli_spec spec = {
 };
 
 typedef struct {
-	int steps_given, n_steps;
+	int n_steps;
 	float *xs, *ds; /* [steps, C, T] */
 	size_t n;
-	int progress;
+	int progress;   /* 0 none, 1 one line per step, 2 redrawn line (terminal) */
 	uint64_t rec;
 } steps_ctx;
 
@@ -65,11 +65,26 @@ static void on_step(void *ctx, int i, double sigma, const float *x, const float 
 		memcpy(s->xs + (size_t)i * s->n, x, sizeof(float) * s->n);
 		memcpy(s->ds + (size_t)i * s->n, denoised, sizeof(float) * s->n);
 	}
-	if (s->progress) {
-		char what[64];
-		snprintf(what, sizeof what, "record %llu step", (unsigned long long)s->rec);
-		presto_cli_progress(what, i + 1, s->n_steps);
+	if (s->progress == 2) {
+		fprintf(stderr, "\r%s: record %llu step %d/%d\033[K", presto_progname(), (unsigned long long)s->rec,
+			i + 1, s->n_steps);
+		if (i + 1 >= s->n_steps)
+			fputc('\n', stderr);
+	} else if (s->progress == 1) {
+		fprintf(stderr, "%s: record %llu step %d/%d\n", presto_progname(), (unsigned long long)s->rec, i + 1,
+			s->n_steps);
 	}
+}
+
+/* Parameters the latent records set themselves (not copied from the input). */
+static int own_param(const char *name)
+{
+	static const char *const own[] = {"seed", "sampler", "steps", "sigmas", "cfg", "schedule",
+					  "eta", "s_noise", "budget", "model"};
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+		if (!strcmp(name, own[i]))
+			return 1;
+	return 0;
 }
 
 static presto_status parse_sigmas(const char *s, double **out, int *steps)
@@ -226,14 +241,31 @@ int main(int argc, char **argv)
 			r = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
 		seed = (long long)(r >> 34); /* leave room for + record index */
 	}
-	double *sigmas = presto_malloc(sizeof(double) * (size_t)(g.steps + 1));
+	/* A bad schedule is a usage error when options chose it, a model
+	 * error when it is the model's default. */
+	int sched_opts = steps || schedule || smin > 0 || smax > 0 || rho > 0 || sigmas_arg;
+	double *sigmas = NULL;
 	int used_steps = 0;
-	if (!sigmas || (st = presto_gen_schedule(&mc, &g, sigmas, &used_steps))) {
+	if (g.steps < 1 || g.steps > 10000)
+		st = presto_error_set(PRESTO_EINVAL, "steps must be 1..10000 (got %d)", g.steps);
+	else if (!(sigmas = presto_malloc(sizeof(double) * (size_t)(g.steps + 1))))
+		st = presto_error_set(PRESTO_ENOMEM, "out of memory");
+	else
+		st = presto_gen_schedule(&mc, &g, sigmas, &used_steps);
+	if (!st && isinf(sigmas[0]) && !presto_sampler_input_space(g.sampler))
+		st = presto_error_set(PRESTO_EINVAL,
+				      "sampler %s cannot start at sigma = inf (the %s schedule): use pingpong or presto, "
+				      "or a schedule with a finite --sigma-max",
+				      presto_sampler_name(g.sampler), g.schedule);
+	if (st) {
+		int usage = st == PRESTO_EINVAL && (sched_opts || sampler);
+		if (st == PRESTO_EINVAL && !usage)
+			presto_error_wrap(st, "%s/config.json: presto.sampling: ", mc.dir);
 		presto_model_config_free(&mc);
 		free(explicit_sigmas);
 		free(sigmas);
-		presto_cli_status(st ? st : PRESTO_ENOMEM);
-		return st == PRESTO_EINVAL ? PRESTO_EXIT_USAGE : PRESTO_EXIT_RUNTIME;
+		presto_cli_status(st);
+		return usage ? PRESTO_EXIT_USAGE : PRESTO_EXIT_RUNTIME;
 	}
 
 	presto_st *wst = NULL;
@@ -245,9 +277,12 @@ int main(int argc, char **argv)
 	presto_output o = {0};
 	presto_record rec = {0};
 	float *latent = NULL;
-	steps_ctx sc = {.progress = progress || presto_cli_progress_enabled(), .n_steps = used_steps};
+	/* --progress: even without a terminal or with PRESTO_QUIET set */
+	steps_ctx sc = {.progress = presto_cli_progress_enabled() ? 2 : progress ? (isatty(2) ? 2 : 1) : 0,
+			.n_steps = used_steps};
 	int C = mc.dit.io_channels;
-	char budget_json[8192] = "";
+	char *budget_json = NULL;
+	presto_param *p = NULL;
 	if (g.budget) {
 		json_t *bj = json_array();
 		for (int i = 0; i < budget.n; i++) {
@@ -260,9 +295,7 @@ int main(int argc, char **argv)
 			json_object_set_new(e, "blocks", bl);
 			json_array_append_new(bj, e);
 		}
-		char *s = json_dumps(bj, JSON_COMPACT);
-		snprintf(budget_json, sizeof budget_json, "%s", s ? s : "");
-		free(s);
+		budget_json = json_dumps(bj, JSON_COMPACT);
 		json_decref(bj);
 	}
 
@@ -279,11 +312,8 @@ int main(int argc, char **argv)
 		st = presto_output_open(&o, out, 1);
 	if (!st)
 		st = presto_stream_writer_open_file(o.f, o.label, &w);
-	if (!st) {
-		presto_stream_header h = {.kind = PRESTO_KIND_LATENT, .producer = "presto-sample " PRESTO_VERSION,
-					  .model = mc.id};
-		st = presto_stream_write_header(w, &h);
-	}
+	if (!st && g.budget && !budget_json)
+		st = presto_error_set(PRESTO_ENOMEM, "out of memory");
 	uint64_t index = 0;
 	while (!st && !(st = presto_stream_next(r, &rec))) {
 		int64_t cs[2] = {-1, mc.dit.cond_token_dim}, gs[1] = {mc.dit.global_cond_dim};
@@ -301,6 +331,8 @@ int main(int argc, char **argv)
 		if (!st && !(secs > 0 && secs <= 3600))
 			st = presto_error_set(PRESTO_EINVAL, "record %llu: seconds_total %g out of range",
 					      (unsigned long long)rec.id, secs);
+		if (st) /* the record's own errors name it; add the input */
+			presto_error_wrap(st, "%s: ", in_label);
 		int T = st ? 0 : presto_latent_frames(&mc, secs);
 		size_t n = (size_t)C * (size_t)T;
 		if (!st) {
@@ -325,11 +357,15 @@ int main(int argc, char **argv)
 			if (st)
 				presto_error_wrap(st, "record %llu: ", (unsigned long long)rec.id);
 		}
+		free(p);
+		p = st ? NULL : presto_malloc(sizeof *p * ((size_t)rec.n_params + 12));
+		if (!st && !p)
+			st = PRESTO_ENOMEM;
 		if (!st) {
-			presto_param p[24];
 			int np = 0;
-			for (int i = 0; i < rec.n_params && np < 12; i++) /* what produced the conditioning */
-				p[np++] = rec.params[i];
+			for (int i = 0; i < rec.n_params; i++) /* what produced the conditioning */
+				if (!own_param(rec.params[i].name))
+					p[np++] = rec.params[i];
 			p[np++] = presto_param_int("seed", (int64_t)g.seed);
 			p[np++] = presto_param_str("sampler", presto_sampler_name(g.sampler));
 			p[np++] = presto_param_int("steps", used_steps);
@@ -351,7 +387,14 @@ int main(int argc, char **argv)
 			}
 			presto_record orec = {.id = rec.id, .n_params = np, .params = p, .n_tensors = emit ? 3 : 1,
 					      .tensor_names = (char **)names, .tensors = t};
-			st = presto_stream_write_record(w, &orec);
+			/* the header goes out with the first record: a failure
+			 * before it leaves the output empty */
+			presto_stream_header h = {.kind = PRESTO_KIND_LATENT,
+						  .producer = "presto-sample " PRESTO_VERSION, .model = mc.id};
+			if (index == 0)
+				st = presto_stream_write_header(w, &h);
+			if (!st)
+				st = presto_stream_write_record(w, &orec);
 		}
 		free(cross);
 		free(neg);
@@ -379,6 +422,8 @@ int main(int argc, char **argv)
 	free(latent);
 	free(sc.xs);
 	free(sc.ds);
+	free(p);
+	free(budget_json);
 	free(sigmas);
 	free(explicit_sigmas);
 	presto_model_config_free(&mc);
