@@ -10,6 +10,7 @@ set -e
 : "${BUILD:=build}"
 N=${1:-4}
 M=$BUILD/models/sao-small
+mkdir -p "$(dirname "$M")"
 [ -f "$M/config.json" ] || "$BUILD"/tests/mkmodel "$M" --size sao-small --objective rf --dtype f16 >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
