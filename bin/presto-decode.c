@@ -89,12 +89,6 @@ int main(int argc, char **argv)
 	if (conv < 0 || conv > 1)
 		return presto_cli_usage("-o: '%s' must hold at most one %%d conversion", out);
 	presto_set_threads((int)threads);
-	char dir[4096];
-	if (!model) {
-		if (presto_model_default_dir(dir, sizeof dir))
-			return presto_cli_error("no model: use --model DIR or set PRESTO_MODEL");
-		model = dir;
-	}
 	/* Check the output before any work: a bad extension or sample format
 	 * is a usage error, a missing or unwritable directory a runtime one.
 	 * A pattern is checked with the name of its first file. */
@@ -113,7 +107,7 @@ int main(int argc, char **argv)
 			return presto_cli_status(st);
 	}
 	presto_model_config mc;
-	st = presto_model_config_load(model, &mc);
+	st = presto_model_config_open(model, &mc);
 	if (st)
 		return presto_cli_status(st);
 
@@ -132,9 +126,7 @@ int main(int argc, char **argv)
 	if (!st)
 		st = presto_stream_read_header(r, NULL);
 	if (!st)
-		st = presto_st_open(mc.vae_file, &wst);
-	if (!st)
-		st = presto_vae_load(wst, "pretransform.model.", &mc.vae, &vae);
+		st = presto_model_load_vae(&mc, &wst, &vae);
 	if (!st && as_stream) {
 		st = presto_output_open(&o, out, 1);
 		if (!st)

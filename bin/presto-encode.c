@@ -155,14 +155,8 @@ int main(int argc, char **argv)
 		}
 	}
 	presto_set_threads((int)threads);
-	char dir[4096];
-	if (!model) {
-		if (presto_model_default_dir(dir, sizeof dir))
-			return presto_cli_error("no model: use --model DIR or set PRESTO_MODEL");
-		model = dir;
-	}
 	presto_model_config mc;
-	presto_status st = presto_model_config_load(model, &mc);
+	presto_status st = presto_model_config_open(model, &mc);
 	if (st)
 		return presto_cli_status(st);
 	j.c = &mc;

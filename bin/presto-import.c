@@ -662,18 +662,14 @@ static presto_status validate(importer *im)
 	if (!st) {
 		presto_st *w = NULL;
 		presto_dit *dit = NULL;
-		st = presto_st_open(mc.dit_file, &w);
-		if (!st)
-			st = presto_dit_load(w, PFX_DIT, &mc.dit, &dit);
+		st = presto_model_load_dit(&mc, &w, &dit);
 		presto_dit_free(dit);
 		presto_st_close(w);
 	}
 	if (!st) {
 		presto_st *w = NULL;
 		presto_vae *vae = NULL;
-		st = presto_st_open(mc.vae_file, &w);
-		if (!st)
-			st = presto_vae_load(w, PFX_VAE, &mc.vae, &vae);
+		st = presto_model_load_vae(&mc, &w, &vae);
 		presto_vae_free(vae);
 		presto_st_close(w);
 	}

@@ -176,14 +176,8 @@ int main(int argc, char **argv)
 		return presto_cli_usage("--budget and --no-budget exclude each other");
 	presto_set_threads((int)threads);
 
-	char dir[4096];
-	if (!model) {
-		if (presto_model_default_dir(dir, sizeof dir))
-			return presto_cli_error("no model: use --model DIR or set PRESTO_MODEL");
-		model = dir;
-	}
 	presto_model_config mc;
-	presto_status st = presto_model_config_load(model, &mc);
+	presto_status st = presto_model_config_open(model, &mc);
 	if (st)
 		return presto_cli_status(st);
 
@@ -305,9 +299,7 @@ int main(int argc, char **argv)
 	if (!st)
 		st = presto_stream_read_header(r, NULL);
 	if (!st)
-		st = presto_st_open(mc.dit_file, &wst);
-	if (!st)
-		st = presto_dit_load(wst, "model.model.", &mc.dit, &dit);
+		st = presto_model_load_dit(&mc, &wst, &dit);
 	if (!st)
 		st = presto_output_open(&o, out, 1);
 	if (!st)

@@ -362,6 +362,8 @@ static presto_status render(membuf *m, const char *what, int format, const float
 					"%s: cannot encode %d channels at %d Hz (%s)", what, C, rate,
 					sf_strerror(NULL));
 	sf_command(sf, SFC_SET_CLIPPING, NULL, SF_TRUE);
+	/* no PEAK chunk: it holds a timestamp, and the same audio must give the same bytes */
+	sf_command(sf, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
 	float *il = presto_falloc((size_t)CHUNK_FRAMES * (size_t)C);
 	presto_status s = il ? PRESTO_OK : PRESTO_ENOMEM;
 	for (int64_t t0 = 0; !s && t0 < N; t0 += CHUNK_FRAMES) {

@@ -291,6 +291,35 @@ int presto_model_default_dir(char *buf, size_t n)
 	return -1;
 }
 
+presto_status presto_model_config_open(const char *dir, presto_model_config *c)
+{
+	char buf[4096];
+	if (!dir) {
+		if (presto_model_default_dir(buf, sizeof buf)) {
+			memset(c, 0, sizeof *c);
+			return presto_error_set(PRESTO_EIO, "no model: use --model DIR or set PRESTO_MODEL");
+		}
+		dir = buf;
+	}
+	return presto_model_config_load(dir, c);
+}
+
+presto_status presto_model_load_dit(const presto_model_config *c, presto_st **st, presto_dit **dit)
+{
+	*st = NULL;
+	*dit = NULL;
+	PRESTO_TRY(presto_st_open(c->dit_file, st));
+	return presto_dit_load(*st, "model.model.", &c->dit, dit);
+}
+
+presto_status presto_model_load_vae(const presto_model_config *c, presto_st **st, presto_vae **vae)
+{
+	*st = NULL;
+	*vae = NULL;
+	PRESTO_TRY(presto_st_open(c->vae_file, st));
+	return presto_vae_load(*st, "pretransform.model.", &c->vae, vae);
+}
+
 /* ---- conditioning encoder ---- */
 
 struct presto_cond_encoder {

@@ -79,6 +79,13 @@ typedef struct {
 /* Parse <dir>/config.json (dir may also be the path of config.json itself). */
 presto_status presto_model_config_load(const char *dir, presto_model_config *c);
 void presto_model_config_free(presto_model_config *c);
+/* Load the config of model directory `dir`, or of the default model when
+ * dir is NULL ("no model: use --model DIR or set PRESTO_MODEL" if none). */
+presto_status presto_model_config_open(const char *dir, presto_model_config *c);
+/* Open a component's weights and load it; *st must stay open while the
+ * model is used (the DiT uses fp32 weights in place) and is closed after. */
+presto_status presto_model_load_dit(const presto_model_config *c, presto_st **st, presto_dit **dit);
+presto_status presto_model_load_vae(const presto_model_config *c, presto_st **st, presto_vae **vae);
 /* The default model directory: $PRESTO_MODEL, else the first of
  * <exe dir>/../models/default, <exe dir>/../../models/default, $PREFIX/share/presto/models/default
  * that exists. Returns 0 and fills buf, or -1. */

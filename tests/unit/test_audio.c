@@ -12,17 +12,8 @@
 
 #include "audio.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, ...)                                                                                       \
-	do {                                                                                                   \
-		if (!(cond)) {                                                                                 \
-			failures++;                                                                            \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                                   \
-			fprintf(stderr, __VA_ARGS__);                                                          \
-			fputc('\n', stderr);                                                                   \
-		}                                                                                              \
-	} while (0)
 
 enum { C = 2, N = 3001, RATE = 44100 };
 
@@ -48,22 +39,43 @@ static void round_trip(const char *dir, const char *name, int subtype, double to
 	char path[4096];
 	snprintf(path, sizeof path, "%s/%s", dir, name);
 	presto_status s = presto_audio_write(path, sine, C, N, RATE, subtype);
-	CHECK(!s, "write %s: %s", name, presto_error());
+	EXPECT(!s, "write %s: %s", name, presto_error());
 	if (s)
 		return;
 	float *d = NULL;
 	int ch = 0, rate = 0;
 	int64_t n = 0;
 	s = presto_audio_read(path, &d, &ch, &n, &rate);
-	CHECK(!s, "read %s: %s", name, presto_error());
+	EXPECT(!s, "read %s: %s", name, presto_error());
 	if (s)
 		return;
-	CHECK(ch == C && n == N && rate == RATE, "%s: got %d ch, %lld frames, %d Hz", name, ch, (long long)n, rate);
+	EXPECT(ch == C && n == N && rate == RATE, "%s: got %d ch, %lld frames, %d Hz", name, ch, (long long)n, rate);
 	if (ch == C && n == N) {
 		double e = max_diff(d, sine, (size_t)C * N);
-		CHECK(e <= tol, "%s: max error %.3g > %.3g", name, e, tol);
+		EXPECT(e <= tol, "%s: max error %.3g > %.3g", name, e, tol);
 	}
 	free(d);
+}
+
+/* The same audio gives the same bytes: no time-stamped PEAK chunk in float
+ * WAV/AIFF files (a run a second later used to differ). */
+static void test_no_timestamp(const char *dir)
+{
+	const char *names[] = {"stamp.wav", "stamp.aiff"};
+	for (int i = 0; i < 2; i++) {
+		char path[4096];
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		presto_status s = presto_audio_write(path, sine, C, N, RATE, PRESTO_AUDIO_FLOAT);
+		FILE *f = fopen(path, "rb");
+		char head[4096];
+		size_t n = f ? fread(head, 1, sizeof head, f) : 0;
+		if (f)
+			fclose(f);
+		int peak = 0;
+		for (size_t k = 0; k + 4 <= n; k++)
+			peak |= !memcmp(head + k, "PEAK", 4);
+		EXPECT(!s && n > 0 && !peak, "%s: float file with a PEAK chunk (time stamp)", names[i]);
+	}
 }
 
 static int dir_entries(const char *dir)
@@ -85,16 +97,16 @@ static void test_clipping(const char *dir)
 	char path[4096];
 	float loud[2 * 4] = {2.0f, -3.0f, 1.5f, -1.5f, 0.5f, 1e6f, -1e6f, 0.0f};
 	snprintf(path, sizeof path, "%s/clip.wav", dir);
-	CHECK(!presto_audio_write(path, loud, 2, 4, 8000, PRESTO_AUDIO_PCM16), "clip write: %s", presto_error());
+	EXPECT(!presto_audio_write(path, loud, 2, 4, 8000, PRESTO_AUDIO_PCM16), "clip write: %s", presto_error());
 	float *d = NULL;
 	int ch, rate;
 	int64_t n;
 	if (presto_audio_read(path, &d, &ch, &n, &rate)) {
-		CHECK(0, "clip read: %s", presto_error());
+		EXPECT(0, "clip read: %s", presto_error());
 		return;
 	}
 	float want[8] = {1, -1, 1, -1, 0.5f, 1, -1, 0};
-	CHECK(n == 4 && max_diff(d, want, 8) < 1e-4, "clipped values wrong");
+	EXPECT(n == 4 && max_diff(d, want, 8) < 1e-4, "clipped values wrong");
 	free(d);
 }
 
@@ -105,22 +117,22 @@ static void test_errors(const char *dir)
 
 	snprintf(path, sizeof path, "%s/no/such/dir/out.wav", dir);
 	presto_error_clear();
-	CHECK(presto_audio_write(path, sine, C, N, RATE, 0) == PRESTO_EIO, "write into a missing dir did not fail");
-	CHECK(strstr(presto_error(), "out.wav") != NULL, "error does not name the file: %s", presto_error());
-	CHECK(presto_audio_check_output(path, 0) == PRESTO_EIO, "check_output accepted a missing dir");
+	EXPECT(presto_audio_write(path, sine, C, N, RATE, 0) == PRESTO_EIO, "write into a missing dir did not fail");
+	EXPECT(strstr(presto_error(), "out.wav") != NULL, "error does not name the file: %s", presto_error());
+	EXPECT(presto_audio_check_output(path, 0) == PRESTO_EIO, "check_output accepted a missing dir");
 
 	snprintf(path, sizeof path, "%s/out.xyz", dir);
-	CHECK(presto_audio_write(path, sine, C, N, RATE, 0) == PRESTO_EUNSUP, "unknown extension accepted");
-	CHECK(presto_audio_check_output(path, 0) == PRESTO_EUNSUP, "check_output accepted .xyz");
+	EXPECT(presto_audio_write(path, sine, C, N, RATE, 0) == PRESTO_EUNSUP, "unknown extension accepted");
+	EXPECT(presto_audio_check_output(path, 0) == PRESTO_EUNSUP, "check_output accepted .xyz");
 	snprintf(path, sizeof path, "%s/out.flac", dir);
-	CHECK(presto_audio_write(path, sine, C, N, RATE, PRESTO_AUDIO_FLOAT) == PRESTO_EUNSUP, "float FLAC accepted");
-	CHECK(presto_audio_check_output(path, PRESTO_AUDIO_PCM24) == PRESTO_OK, "check_output: %s", presto_error());
+	EXPECT(presto_audio_write(path, sine, C, N, RATE, PRESTO_AUDIO_FLOAT) == PRESTO_EUNSUP, "float FLAC accepted");
+	EXPECT(presto_audio_check_output(path, PRESTO_AUDIO_PCM24) == PRESTO_OK, "check_output: %s", presto_error());
 
 	float bad[4] = {0, NAN, 0, 0};
 	snprintf(path, sizeof path, "%s/nan.wav", dir);
-	CHECK(presto_audio_write(path, bad, 2, 2, RATE, 0) == PRESTO_EINVAL, "NaN sample accepted");
-	CHECK(presto_audio_write(path, sine, 0, N, RATE, 0) == PRESTO_EINVAL, "0 channels accepted");
-	CHECK(dir_entries(dir) == before, "failed writes left files behind (%d -> %d)", before, dir_entries(dir));
+	EXPECT(presto_audio_write(path, bad, 2, 2, RATE, 0) == PRESTO_EINVAL, "NaN sample accepted");
+	EXPECT(presto_audio_write(path, sine, 0, N, RATE, 0) == PRESTO_EINVAL, "0 channels accepted");
+	EXPECT(dir_entries(dir) == before, "failed writes left files behind (%d -> %d)", before, dir_entries(dir));
 
 	/* garbage and missing input */
 	snprintf(path, sizeof path, "%s/garbage.wav", dir);
@@ -131,18 +143,18 @@ static void test_errors(const char *dir)
 	float *d = NULL;
 	int ch, rate;
 	int64_t n;
-	CHECK(presto_audio_read(path, &d, &ch, &n, &rate) == PRESTO_EINVAL && !d, "garbage file read: %s",
+	EXPECT(presto_audio_read(path, &d, &ch, &n, &rate) == PRESTO_EINVAL && !d, "garbage file read: %s",
 	      presto_error());
 	snprintf(path, sizeof path, "%s/truncated.wav", dir);
 	f = fopen(path, "wb");
 	fwrite("RIFF\x24\x00\x00\x00WAVEfmt ", 1, 16, f);
 	fclose(f);
-	CHECK(presto_audio_read(path, &d, &ch, &n, &rate) == PRESTO_EINVAL && !d, "truncated header read");
+	EXPECT(presto_audio_read(path, &d, &ch, &n, &rate) == PRESTO_EINVAL && !d, "truncated header read");
 	snprintf(path, sizeof path, "%s/missing.wav", dir);
-	CHECK(presto_audio_read(path, &d, &ch, &n, &rate) == PRESTO_EIO && !d, "missing file read");
-	CHECK(presto_audio_read(dir, &d, &ch, &n, &rate) == PRESTO_EIO && !d, "directory read");
-	CHECK(presto_audio_subtype_parse("24", &ch) == 0 && ch == PRESTO_AUDIO_PCM24, "subtype 24");
-	CHECK(presto_audio_subtype_parse("8", &ch) == PRESTO_EINVAL, "subtype 8 accepted");
+	EXPECT(presto_audio_read(path, &d, &ch, &n, &rate) == PRESTO_EIO && !d, "missing file read");
+	EXPECT(presto_audio_read(dir, &d, &ch, &n, &rate) == PRESTO_EIO && !d, "directory read");
+	EXPECT(presto_audio_subtype_parse("24", &ch) == 0 && ch == PRESTO_AUDIO_PCM24, "subtype 24");
+	EXPECT(presto_audio_subtype_parse("8", &ch) == PRESTO_EINVAL, "subtype 8 accepted");
 }
 
 /* A child writes WAV into a pipe; we read it back through a temp file and
@@ -151,7 +163,7 @@ static void test_pipe(const char *dir)
 {
 	int fds[2];
 	if (pipe(fds) < 0) {
-		CHECK(0, "pipe: %s", strerror(errno));
+		EXPECT(0, "pipe: %s", strerror(errno));
 		return;
 	}
 	pid_t pid = fork();
@@ -170,12 +182,12 @@ static void test_pipe(const char *dir)
 	presto_status s = presto_audio_read(path, &d, &ch, &n, &rate);
 	close(fds[0]);
 	waitpid(pid, &status, 0);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pipe writer failed");
-	CHECK(!s, "reading the pipe: %s", presto_error());
+	EXPECT(WIFEXITED(status) && WEXITSTATUS(status) == 0, "pipe writer failed");
+	EXPECT(!s, "reading the pipe: %s", presto_error());
 	if (!s) {
-		CHECK(ch == C && n == N && rate == RATE, "pipe: got %d ch, %lld frames", ch, (long long)n);
+		EXPECT(ch == C && n == N && rate == RATE, "pipe: got %d ch, %lld frames", ch, (long long)n);
 		if (ch == C && n == N)
-			CHECK(max_diff(d, sine, (size_t)C * N) <= 1.5 / 32768, "pipe: values differ");
+			EXPECT(max_diff(d, sine, (size_t)C * N) <= 1.5 / 32768, "pipe: values differ");
 		free(d);
 	}
 	(void)dir;
@@ -213,13 +225,10 @@ int main(void)
 	round_trip(dir, "sinef.wav", PRESTO_AUDIO_FLOAT, 0);
 	round_trip(dir, "sine.aiff", PRESTO_AUDIO_PCM16, 1.5 / 32768);
 	round_trip(dir, "sine.wav", PRESTO_AUDIO_FLOAT, 0); /* overwrite an existing file */
+	test_no_timestamp(dir);
 	test_clipping(dir);
 	test_errors(dir);
 	test_pipe(dir);
 	remove_tree(dir);
-	if (failures)
-		fprintf(stderr, "test_audio: %d failure(s)\n", failures);
-	else
-		printf("test_audio: ok\n");
-	return failures ? 1 : 0;
+	return check_status();
 }

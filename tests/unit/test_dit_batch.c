@@ -12,15 +12,8 @@
 
 #include "dit.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, what)                                                            \
-	do {                                                                         \
-		int ok_ = !!(cond);                                                  \
-		printf("%-4s %s\n", ok_ ? "ok" : "FAIL", what);                      \
-		if (!ok_)                                                            \
-			failures++;                                                  \
-	} while (0)
 
 static float *tensor(presto_st *st, const char *name, int64_t *shape)
 {
@@ -58,7 +51,7 @@ static void check_items(presto_dit *m, const batch *in, float scale, const char 
 	presto_status rc = presto_dit_forward_cfg(m, all, in->x, in->t, in->cross, NULL, in->S, in->global, in->B,
 						  in->T, scale, all + nx * in->B, all + 2 * nx * in->B, NULL);
 	snprintf(what, sizeof what, "%s: batch of %d runs (%s)", label, in->B, rc ? presto_error() : "");
-	CHECK(!rc, what);
+	CHECK(!rc, "%s", what);
 	int same = !rc;
 	for (int b = 0; same && b < in->B; b++) {
 		rc = presto_dit_forward_cfg(m, one, in->x + b * nx, in->t + b, in->cross + b * nc, NULL, in->S,
@@ -70,7 +63,7 @@ static void check_items(presto_dit *m, const batch *in, float scale, const char 
 	}
 	snprintf(what, sizeof what, "%s: each item alone is bit-identical to the batch of %d (cfg scale %g)", label,
 		 in->B, (double)scale);
-	CHECK(same, what);
+	CHECK(same, "%s", what);
 	free(all);
 	free(one);
 }
@@ -151,7 +144,7 @@ int main(int argc, char **argv)
 			diff += (got[k] - ref[k]) * (got[k] - ref[k]);
 		char what[96];
 		snprintf(what, sizeof what, "skipping block %d changes the output", i);
-		CHECK(!rc && diff > 1e-6, what);
+		CHECK(!rc && diff > 1e-6, "%s", what);
 	}
 
 	free(ref);
@@ -168,6 +161,5 @@ int main(int argc, char **argv)
 	presto_dit_free(m);
 	presto_st_close(st);
 	json_decref(js);
-	printf("%s\n", failures ? "FAILED" : "all passed");
-	return failures ? 1 : 0;
+	return check_status();
 }

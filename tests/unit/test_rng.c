@@ -8,15 +8,8 @@
 
 #include "rng.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, what)                                                            \
-	do {                                                                         \
-		int ok_ = !!(cond);                                                  \
-		printf("%-4s %s\n", ok_ ? "ok" : "FAIL", what);                      \
-		if (!ok_)                                                            \
-			failures++;                                                  \
-	} while (0)
 
 static void kat(const uint32_t ctr[4], const uint32_t key[2], const uint32_t want[4], const char *what)
 {
@@ -25,7 +18,7 @@ static void kat(const uint32_t ctr[4], const uint32_t key[2], const uint32_t wan
 	int ok = !memcmp(got, want, sizeof got);
 	if (!ok)
 		printf("     got %08x %08x %08x %08x\n", got[0], got[1], got[2], got[3]);
-	CHECK(ok, what);
+	CHECK(ok, "%s", what);
 }
 
 static void known_answers(void)
@@ -156,7 +149,5 @@ int main(void)
 	slices();
 	moments();
 	streams();
-	if (failures)
-		printf("%d FAILED\n", failures);
-	return failures ? 1 : 0;
+	return check_status();
 }

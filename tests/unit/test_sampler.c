@@ -12,15 +12,8 @@
 #include "rng.h"
 #include "sampler.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, what)                                                            \
-	do {                                                                         \
-		int ok_ = !!(cond);                                                  \
-		printf("%-4s %s\n", ok_ ? "ok" : "FAIL", what);                      \
-		if (!ok_)                                                            \
-			failures++;                                                  \
-	} while (0)
 
 static int near(double a, double b, double tol)
 {
@@ -236,7 +229,7 @@ static void point_mass(void)
 			snprintf(what, sizeof what, "%s/%s%s: point-mass denoiser returns x0 (rel err %.1e)",
 				 presto_sampler_name((presto_sampler_kind)k), presto_precond_name(pres[p]->kind),
 				 from_inf ? " from sigma inf" : "", e);
-			CHECK(e < 2e-6 && !m.bad_order, what);
+			CHECK(e < 2e-6 && !m.bad_order, "%s", what);
 		}
 }
 
@@ -277,7 +270,7 @@ static void gaussian(void)
 		snprintf(what, sizeof what,
 			 "%s: Gaussian data converges to the ODE solution (rel err %.1e at %d steps, order %.2f)",
 			 presto_sampler_name(cases[c].k), err[0], cases[c].steps, order);
-		CHECK(err[0] < cases[c].tol && order > cases[c].order - 0.3, what);
+		CHECK(err[0] < cases[c].tol && order > cases[c].order - 0.3, "%s", what);
 	}
 }
 
@@ -374,7 +367,5 @@ int main(void)
 	gaussian();
 	presto_update();
 	counting_and_errors();
-	if (failures)
-		printf("%d FAILED\n", failures);
-	return failures ? 1 : 0;
+	return check_status();
 }

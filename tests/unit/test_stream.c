@@ -14,15 +14,8 @@
 
 #include "stream.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, what)                                                            \
-	do {                                                                         \
-		int ok_ = !!(cond);                                                  \
-		printf("%-4s %s\n", ok_ ? "ok" : "FAIL", what);                      \
-		if (!ok_)                                                            \
-			failures++;                                                  \
-	} while (0)
 
 /* ---- hand packing ---- */
 
@@ -104,7 +97,7 @@ static void expect_error(msgpack_sbuffer *sb, presto_stream_kind expect, presto_
 	int ok = st == want && strstr(msg, has);
 	if (!ok)
 		printf("     status %d, message: %s\n", (int)st, msg);
-	CHECK(ok, what);
+	CHECK(ok, "%s", what);
 	msgpack_sbuffer_clear(sb);
 }
 
@@ -592,7 +585,5 @@ int main(void)
 	pipe_round_trip(1);
 	concat_round_trip();
 	defects();
-	if (failures)
-		printf("%d FAILED\n", failures);
-	return failures ? 1 : 0;
+	return check_status();
 }

@@ -8,15 +8,8 @@
 
 #include "tokenizer.h"
 
-static int failures;
+#include "check.h"
 
-#define CHECK(cond, what)                                                            \
-	do {                                                                         \
-		int ok_ = !!(cond);                                                  \
-		printf("%-4s %s\n", ok_ ? "ok" : "FAIL", what);                      \
-		if (!ok_)                                                            \
-			failures++;                                                  \
-	} while (0)
 
 enum { MAXLEN = 48, LONGLEN = 512 };
 
@@ -147,6 +140,5 @@ out:
 	snprintf(model, sizeof model, "%s/tok.vocab", dir);
 	unlink(model);
 	rmdir(dir);
-	printf("%s\n", failures ? "test_tokenizer: FAILED" : "test_tokenizer: all passed");
-	return failures ? 1 : 0;
+	return check_status();
 }
