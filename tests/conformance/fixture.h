@@ -49,6 +49,7 @@ int conf_sampler(fixture *fx, const char **skip_reason);
 int conf_t5(fixture *fx, const char **skip_reason);
 int conf_oobleck(fixture *fx, const char **skip_reason);
 int conf_number_cond(fixture *fx, const char **skip_reason);
-int conf_grad(fixture *fx, const char **skip_reason);
+int conf_grad_dit(fixture *fx, const char **skip_reason);
+int conf_grad_oobleck(fixture *fx, const char **skip_reason);
 
 #endif

@@ -35,7 +35,8 @@ static const struct {
 	{"t5_", conf_t5},
 	{"oobleck", conf_oobleck},
 	{"number_cond", conf_number_cond},
-	{"grad_", conf_grad},
+	{"grad_dit", conf_grad_dit},
+	{"grad_oobleck", conf_grad_oobleck},
 };
 
 const float *fx_ref_in(fixture *fx, presto_st *st, const char *name, int64_t *shape, int *ndim)
@@ -154,9 +155,14 @@ static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *
 static int run_one(const char *dir, const char *name, int verbose)
 {
 	fx_handler fn = NULL;
-	for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
-		if (!strncmp(name, handlers[i].prefix, strlen(handlers[i].prefix)))
+	size_t best = 0; /* the longest matching prefix wins */
+	for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++) {
+		size_t l = strlen(handlers[i].prefix);
+		if (l > best && !strncmp(name, handlers[i].prefix, l)) {
 			fn = handlers[i].fn;
+			best = l;
+		}
+	}
 	if (!fn) {
 		printf("%-22s skip  (no handler for this fixture kind)\n", name);
 		return 2;
