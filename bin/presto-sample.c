@@ -15,7 +15,8 @@
 
 enum {
 	OPT_SAMPLER = 256, OPT_CFG, OPT_SCHEDULE, OPT_SIGMA_MIN, OPT_SIGMA_MAX, OPT_RHO, OPT_SIGMAS, OPT_ETA,
-	OPT_S_NOISE, OPT_BUDGET, OPT_NO_BUDGET, OPT_EMIT_STEPS, OPT_SECONDS, OPT_THREADS, OPT_PROGRESS,
+	OPT_S_NOISE, OPT_BUDGET, OPT_NO_BUDGET, OPT_EMIT_STEPS, OPT_SECONDS, OPT_THREADS, OPT_PROGRESS, OPT_INIT,
+	OPT_INIT_SIGMA,
 };
 
 static const presto_cli_option options[] = {
@@ -38,6 +39,8 @@ static const presto_cli_option options[] = {
 	{"emit-steps", OPT_EMIT_STEPS, NULL, "add every step's x and denoised latent to the records"},
 	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
 	{"progress", OPT_PROGRESS, NULL, "show progress on stderr even when it is not a terminal"},
+	{"init", OPT_INIT, "FILE", "variations: start from the latents of FILE (e.g. presto-ingest output)"},
+	{"init-sigma", OPT_INIT_SIGMA, "S", "with --init: noise the start latent to S and sample from there (default 1)"},
 	{0},
 };
 
@@ -121,6 +124,53 @@ static presto_status parse_sigmas(const char *s, double **out, int *steps)
 	return PRESTO_OK;
 }
 
+/* All latents of a latent stream ([C, T] each), for --init. */
+static presto_status read_inits(const char *path, int C, float ***out, int64_t **T, int *n)
+{
+	FILE *f = NULL;
+	const char *label;
+	presto_stream_reader *r = NULL;
+	presto_record rec = {0};
+	float **v = NULL;
+	int64_t *t = NULL;
+	int k = 0;
+	presto_status st = presto_input_open(path, &f, &label);
+	if (!st)
+		st = presto_stream_reader_open_file(f, label, PRESTO_KIND_LATENT, &r);
+	while (!st && !(st = presto_stream_next(r, &rec))) {
+		float **nv = realloc(v, sizeof *v * (size_t)(k + 1));
+		int64_t *nt = realloc(t, sizeof *t * (size_t)(k + 1));
+		if (nv)
+			v = nv;
+		if (nt)
+			t = nt;
+		int64_t shape[2] = {C, -1};
+		if (!nv || !nt)
+			st = presto_error_set(PRESTO_ENOMEM, "out of memory");
+		else if (!(st = presto_record_f32(&rec, "latent", 2, shape, &v[k])))
+			t[k++] = shape[1];
+		presto_record_free(&rec);
+	}
+	if (st == PRESTO_EEOF)
+		st = k ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "--init %s: the stream holds no record", label);
+	else if (st)
+		presto_error_wrap(st, "--init: ");
+	presto_stream_reader_close(r);
+	if (f)
+		presto_input_close(f);
+	if (st) {
+		for (int i = 0; i < k; i++)
+			free(v[i]);
+		free(v);
+		free(t);
+		return st;
+	}
+	*out = v;
+	*T = t;
+	*n = k;
+	return PRESTO_OK;
+}
+
 static presto_status read_budget(const char *arg, int depth, presto_budget *b)
 {
 	json_error_t jerr;
@@ -138,7 +188,8 @@ int main(int argc, char **argv)
 {
 	presto_cli cli;
 	const char *arg, *model = NULL, *out = NULL, *sampler = NULL, *schedule = NULL, *sigmas_arg = NULL,
-			 *budget_arg = NULL;
+			 *budget_arg = NULL, *init_arg = NULL;
+	double init_sigma = -1;
 	long long steps = 0, seed = -1, threads = 0;
 	double cfg = -1, smin = -1, smax = -1, rho = -1, eta = 1, s_noise = 1, seconds = -1;
 	int no_budget = 0, emit = 0, progress = 0, c;
@@ -165,10 +216,14 @@ int main(int argc, char **argv)
 		case OPT_EMIT_STEPS: emit = 1; break;
 		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
 		case OPT_PROGRESS: progress = 1; break;
+		case OPT_INIT: init_arg = arg; break;
+		case OPT_INIT_SIGMA: if (!presto_cli_double("--init-sigma", arg, 1e-6, 1e6, &init_sigma)) return 1; break;
 		}
 	}
 	if (argc - cli.optind > 1)
 		return presto_cli_usage("at most one input FILE");
+	if (init_sigma > 0 && !init_arg)
+		return presto_cli_usage("--init-sigma needs --init");
 	presto_sampler_kind kind = PRESTO_SAMPLER_EULER;
 	if (sampler && presto_sampler_parse(sampler, &kind))
 		return presto_cli_usage("--sampler: unknown sampler '%s'", sampler);
@@ -240,6 +295,19 @@ int main(int argc, char **argv)
 	int sched_opts = steps || schedule || smin > 0 || smax > 0 || rho > 0 || sigmas_arg;
 	double *sigmas = NULL;
 	int used_steps = 0;
+	float **inits = NULL; /* --init latents, one per record (or one for all) */
+	int64_t *init_T = NULL;
+	int n_inits = 0;
+	if (init_arg) {
+		g.init_sigma = init_sigma > 0 ? init_sigma : 1.0;
+		st = read_inits(init_arg, mc.dit.io_channels, &inits, &init_T, &n_inits);
+		if (st) {
+			presto_model_config_free(&mc);
+			free(explicit_sigmas);
+			return presto_cli_status(st);
+		}
+		g.init = inits[0]; /* the schedule is cut at init_sigma */
+	}
 	if (g.steps < 1 || g.steps > 10000)
 		st = presto_error_set(PRESTO_EINVAL, "steps must be 1..10000 (got %d)", g.steps);
 	else if (!(sigmas = presto_malloc(sizeof(double) * (size_t)(g.steps + 1))))
@@ -326,6 +394,15 @@ int main(int argc, char **argv)
 		if (st) /* the record's own errors name it; add the input */
 			presto_error_wrap(st, "%s: ", in_label);
 		int T = st ? 0 : presto_latent_frames(&mc, secs);
+		if (!st && inits) { /* a variation keeps the length of its start latent */
+			if (n_inits > 1 && index >= (uint64_t)n_inits)
+				st = presto_error_set(PRESTO_EINVAL, "--init holds %d records, the input more", n_inits);
+			else {
+				int k = n_inits > 1 ? (int)index : 0;
+				g.init = inits[k];
+				T = (int)init_T[k];
+			}
+		}
 		size_t n = (size_t)C * (size_t)T;
 		if (!st) {
 			free(latent);
@@ -418,6 +495,10 @@ int main(int argc, char **argv)
 	free(budget_json);
 	free(sigmas);
 	free(explicit_sigmas);
+	for (int i = 0; i < n_inits; i++)
+		free(inits[i]);
+	free(inits);
+	free(init_T);
 	presto_model_config_free(&mc);
 	return rc;
 }

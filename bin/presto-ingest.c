@@ -1,0 +1,167 @@
+/* presto-ingest - audio files to a latent stream (the VAE encoder): training
+ * data, and the starting point of variations (presto-sample --init). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audio.h"
+#include "common.h"
+#include "model.h"
+#include "ops.h"
+#include "rng.h"
+#include "stream.h"
+
+enum { OPT_SAMPLE = 256, OPT_SEED, OPT_SECONDS, OPT_THREADS };
+
+static const presto_cli_option options[] = {
+	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
+	{"output", 'o', "FILE", "write the latent stream to FILE instead of stdout"},
+	{"seconds", OPT_SECONDS, "SECONDS", "cut or pad (with silence) every clip to this length"},
+	{"sample", OPT_SAMPLE, NULL, "draw the latent from the VAE posterior instead of taking its mean"},
+	{"seed", OPT_SEED, "N", "with --sample: seed of the first file; file i uses N+i (default 0)"},
+	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
+	{0},
+};
+
+static const presto_cli_spec spec = {
+	"presto-ingest",
+	"[OPTION]... FILE...",
+	"Encode audio files into a latent stream with the model's VAE encoder.",
+	options,
+	"One record per FILE (\"-\" reads standard input once), in order. The audio must\n"
+	"have the model's sample rate; mono is copied to every channel. Writes a\n"
+	"presto-stream(5) of kind latent that presto-decode and presto-sample --init read.\n",
+};
+
+/* audio [ch_in, n] -> [ch, frames]: the first `keep` frames (mono copied to
+ * every channel), zeros after */
+static float *fit(const float *a, int ch_in, int64_t n, int64_t keep, int ch, int64_t frames)
+{
+	float *y = presto_fzalloc((size_t)ch * (size_t)frames);
+	if (!y)
+		return NULL;
+	if (keep > n)
+		keep = n;
+	if (keep > frames)
+		keep = frames;
+	for (int c = 0; c < ch; c++)
+		memcpy(y + (size_t)c * frames, a + (size_t)(ch_in == 1 ? 0 : c) * n, sizeof(float) * (size_t)keep);
+	return y;
+}
+
+int main(int argc, char **argv)
+{
+	presto_cli cli;
+	const char *arg, *model = NULL, *out = NULL;
+	int sample = 0, c;
+	long long seed = 0, threads = 0;
+	double seconds = -1;
+	presto_cli_init(&cli, &spec, argc, argv);
+	while ((c = presto_cli_next(&cli, &arg)) != PRESTO_CLI_END) {
+		switch (c) {
+		case PRESTO_CLI_EXIT: return cli.exit_code;
+		case 'm': model = arg; break;
+		case 'o': out = arg; break;
+		case OPT_SAMPLE: sample = 1; break;
+		case OPT_SEED: if (!presto_cli_int("--seed", arg, 0, (1LL << 62), &seed)) return 1; break;
+		case OPT_SECONDS: if (!presto_cli_double("--seconds", arg, 0.001, 3600, &seconds)) return 1; break;
+		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
+		}
+	}
+	if (cli.optind >= argc)
+		return presto_cli_usage("no audio FILE given");
+	int stdin_uses = 0;
+	for (int i = cli.optind; i < argc; i++)
+		stdin_uses += !strcmp(argv[i], "-");
+	if (stdin_uses > 1)
+		return presto_cli_usage("standard input (-) can be read only once");
+	presto_set_threads((int)threads);
+	presto_model_config mc;
+	presto_status st = presto_model_config_open(model, &mc);
+	if (st)
+		return presto_cli_status(st);
+	presto_st *wst = NULL;
+	presto_vae *vae = NULL;
+	presto_stream_writer *w = NULL;
+	presto_output o = {0};
+	const presto_oobleck_config *vc = &mc.vae;
+	st = presto_model_load_vae(&mc, &wst, &vae);
+	if (!st && !presto_vae_get_config(vae)->has_encoder)
+		st = presto_error_set(PRESTO_EUNSUP, "%s: the model's VAE has no encoder", mc.vae_file);
+	if (!st)
+		st = presto_output_open(&o, out, 1);
+	if (!st)
+		st = presto_stream_writer_open_file(o.f, o.label, &w);
+	/* the header goes out with the first record: a failure before it leaves stdout empty */
+	presto_stream_header h = {.kind = PRESTO_KIND_LATENT, .producer = "presto-ingest " PRESTO_VERSION, .model = mc.id};
+	for (int i = cli.optind; !st && i < argc; i++) {
+		const char *path = argv[i];
+		float *a = NULL, *x = NULL, *pre = NULL, *noise = NULL;
+		int ch_in, rate;
+		int64_t n;
+		st = presto_audio_read(path, &a, &ch_in, &n, &rate);
+		if (!st && rate != mc.sample_rate)
+			st = presto_error_set(PRESTO_EINVAL, "%s: %d Hz, the model needs %d Hz (resample it first, e.g. with sox)",
+					      path, rate, mc.sample_rate);
+		if (!st && ch_in != 1 && ch_in != vc->audio_channels)
+			st = presto_error_set(PRESTO_EINVAL, "%s: %d channels, the model takes %d (or mono)", path, ch_in,
+					      vc->audio_channels);
+		/* the clip is padded with silence to a whole number of latent frames,
+		 * so that nothing is lost; seconds_total keeps its true length and
+		 * presto-decode crops back to it */
+		int64_t frames = seconds > 0 ? (int64_t)llround(seconds * mc.sample_rate) : n;
+		int64_t ratio = vc->downsampling_ratio > 0 ? vc->downsampling_ratio : 1;
+		int64_t padded = (frames + ratio - 1) / ratio * ratio;
+		int Lz = st ? 0 : presto_vae_latent_len(vc, padded > INT32_MAX ? -1 : (int)padded);
+		if (!st && Lz <= 0)
+			st = presto_error_set(PRESTO_EINVAL, "%s: %lld frames are too short (or too long) for the VAE", path,
+					      (long long)frames);
+		if (!st && (!(x = fit(a, ch_in, n, frames, vc->audio_channels, padded)) ||
+			    !(pre = presto_falloc((size_t)vc->encoder_out_dim * Lz)) ||
+			    !(noise = presto_falloc((size_t)vc->latent_dim * Lz))))
+			st = PRESTO_ENOMEM;
+		if (!st)
+			st = presto_vae_encode(vae, pre, x, (int)padded, NULL, NULL);
+		if (!st) {
+			uint64_t s = (uint64_t)seed + (uint64_t)(i - cli.optind);
+			if (sample)
+				presto_randn(noise, (size_t)vc->latent_dim * Lz, s, 0, 0);
+			presto_vae_bottleneck(vc, pre, pre, sample ? noise : NULL, Lz, NULL);
+			presto_param p[5];
+			int np = 0;
+			p[np++] = presto_param_str("source", path);
+			p[np++] = presto_param_float("seconds_total", (double)frames / mc.sample_rate);
+			p[np++] = presto_param_str("posterior", sample ? "sample" : "mean");
+			if (sample)
+				p[np++] = presto_param_int("seed", (int64_t)s);
+			p[np++] = presto_param_str("model", mc.id);
+			const char *name = "latent";
+			presto_tensor t = presto_tensor_wrap(PRESTO_F32, 2, (int64_t[]){vc->latent_dim, Lz}, pre);
+			presto_record rec = {.id = (uint64_t)(i - cli.optind), .n_params = np, .params = p,
+					     .n_tensors = 1, .tensor_names = (char **)&name, .tensors = &t};
+			if (i == cli.optind)
+				st = presto_stream_write_header(w, &h);
+			if (!st)
+				st = presto_stream_write_record(w, &rec);
+		}
+		free(a);
+		free(x);
+		free(pre);
+		free(noise);
+	}
+	if (!st)
+		st = presto_stream_write_end(w);
+	if (!st)
+		st = presto_output_commit(&o);
+	int rc = PRESTO_EXIT_OK;
+	if (st) {
+		rc = presto_cli_status(st);
+		presto_output_abort(&o);
+	}
+	presto_stream_writer_close(w);
+	presto_vae_free(vae);
+	presto_st_close(wst);
+	presto_model_config_free(&mc);
+	return rc;
+}
