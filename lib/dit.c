@@ -1,9 +1,13 @@
-/* dit.c - the SAO-family diffusion transformer, fp32 on the CPU.
+/* dit.c - the SAO-family diffusion transformer, fp32 on the CPU: config,
+ * loading, the parameter table, binding, the inference forward.
  *
  * Weights are fp32 views into the safetensors handle given to
- * presto_dit_load(). One forward allocates its activations in a single block
- * laid out up front; every projection is one GEMM over the B*(T+1) token rows
- * (B*S context rows), attention reads q/k/v in place from the fused buffers. */
+ * presto_dit_load(), or into a parameter buffer (presto_dit_bind); one list
+ * of the tensors (walk()) serves loading, binding and declaring the table.
+ * One forward allocates its activations in a single block laid out up front;
+ * every projection is one GEMM per batch item (presto_dit_lin), attention
+ * reads q/k/v in place from the fused buffers. The block pieces are shared
+ * with the training forward (dit_train.c, dit_internal.h). */
 #include "dit.h"
 
 #include <limits.h>
@@ -14,38 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dit_internal.h"
 #include "ops.h"
-
-typedef struct {
-	const float *w, *b; /* LayerNorm(d_head) weight, bias (qk_norm ln) */
-} qk_ln;
-
-typedef struct {
-	const float *pre_g, *pre_b;           /* pre_norm [D] */
-	const float *qkv, *sa_out;            /* to_qkv [3D, D]; to_out [D, D] */
-	qk_ln sa_qn, sa_kn;
-	const float *ca_g, *ca_b;             /* cross_attend_norm [D] */
-	const float *ca_q, *ca_kv, *ca_out;   /* to_q [D, D]; to_kv [2Ce, Ce]; to_out [D, D] */
-	qk_ln ca_qn, ca_kn;
-	const float *ff_g, *ff_b;             /* ff_norm [D] */
-	const float *ff_in, *ff_in_b;         /* ff.ff.0.proj [2F, D], [2F] */
-	const float *ff_out, *ff_out_b;       /* ff.ff.2 [D, F], [D] */
-} dit_block;
-
-struct presto_dit {
-	presto_dit_config c;
-	presto_st *st;
-	char prefix[256];
-	const float *ts_freq;                 /* timestep_features.weight [256/2, 1] */
-	const float *ts_w0, *ts_b0, *ts_w2, *ts_b2;
-	const float *cond_w0, *cond_w2;       /* to_cond_embed [Ce, Cc], [Ce, Ce] */
-	const float *glob_w0, *glob_w2;       /* to_global_embed [D, G], [D, D] */
-	const float *pre_conv, *post_conv;    /* [C, C, 1] */
-	const float *proj_in, *proj_out;      /* [D, C], [C, D] */
-	const float *inv_freq;                /* [rotary_dim / 2] */
-	float *inv_freq_owned;
-	dit_block *blocks;
-};
 
 /* ---- configuration ---- */
 
@@ -169,6 +143,8 @@ static presto_status cfg_norm(const json_t *n, presto_dit_config *c)
 			return presto_error_set(PRESTO_EINVAL, "DiT config: norm_kwargs.eps must be a positive number");
 		c->norm_eps = (float)json_number_value(e);
 	}
+	PRESTO_TRY(cfg_bool(n, "bias", 0, &c->norm_bias));
+	PRESTO_TRY(cfg_bool(n, "fix_scale", 0, &c->norm_fix_scale));
 	return PRESTO_OK;
 }
 
@@ -249,128 +225,183 @@ presto_status presto_dit_config_from_json(const json_t *cfg, presto_dit_config *
 	return PRESTO_OK;
 }
 
-/* ---- loading ---- */
+/* ---- the tensors: one list for loading, binding and the parameter table ---- */
 
-static presto_status dit_w(presto_dit *m, const float **out, int ndim, int64_t d0, int64_t d1, const char *fmt, ...)
-	__attribute__((format(printf, 6, 7)));
+enum {
+	K_MAT,   /* matrix: trainable, weight decay */
+	K_VEC,   /* bias, Fourier frequencies: trainable, no decay */
+	K_QKW,   /* qk-norm LayerNorm weight (1 by default): trainable, no decay */
+	K_QKB,   /* qk-norm LayerNorm bias (0 by default): trainable, no decay */
+	K_GAMMA, /* block LayerNorm gamma: trainable unless norm fix_scale, no decay */
+	K_BETA,  /* block LayerNorm beta: a buffer unless norm bias; may be absent from a file (zeros) */
+	K_FREQ,  /* rotary inv_freq: a buffer; may be absent from a file (computed) */
+};
 
-static presto_status dit_w(presto_dit *m, const float **out, int ndim, int64_t d0, int64_t d1, const char *fmt, ...)
+typedef struct {
+	/* called for every tensor; slot is where its pointer goes (NULL when
+	 * only declaring) */
+	presto_status (*fn)(void *ctx, const char *name, int ndim, const int64_t *shape, int kind, const float **slot);
+	void *ctx;
+	const char *prefix;
+} tensor_visitor;
+
+static presto_status visit(const tensor_visitor *v, const float **slot, int kind, int ndim, int64_t d0, int64_t d1,
+			   const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static presto_status visit(const tensor_visitor *v, const float **slot, int kind, int ndim, int64_t d0, int64_t d1,
+			   const char *fmt, ...)
 {
 	char sfx[256], name[600];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(sfx, sizeof sfx, fmt, ap);
 	va_end(ap);
-	snprintf(name, sizeof name, "%s%s", m->prefix, sfx);
-	int64_t shape[3] = {d0, d1, 1};
-	return presto_st_f32(m->st, name, ndim, shape, out);
+	snprintf(name, sizeof name, "%s%s", v->prefix, sfx);
+	int64_t shape[3] = {d0, d1, 1}; /* the 1x1 convolutions are [C, C, 1] */
+	return v->fn(v->ctx, name, ndim, shape, kind, slot);
 }
 
-/* LayerNorm beta is a buffer; a checkpoint without it gets zeros (NULL). */
-static presto_status get_beta(presto_dit *m, const float **out, int D, const char *fmt, int i)
+#define SLOT(field) (m ? &(field) : NULL)
+
+static presto_status walk_qk(const tensor_visitor *v, const presto_dit_config *c, qk_ln *q, int i, const char *attn,
+			     const char *which)
 {
-	char sfx[256], name[600];
-	snprintf(sfx, sizeof sfx, fmt, i);
-	snprintf(name, sizeof name, "%s%s", m->prefix, sfx);
-	*out = NULL;
-	if (!presto_st_get(m->st, name))
-		return PRESTO_OK;
-	return presto_st_f32(m->st, name, 1, (int64_t[]){D}, out);
+	int Dh = c->d_head;
+	PRESTO_TRY(visit(v, q ? &q->w : NULL, K_QKW, 1, Dh, 0, "transformer.layers.%d.%s.%s.weight", i, attn, which));
+	return visit(v, q ? &q->b : NULL, K_QKB, 1, Dh, 0, "transformer.layers.%d.%s.%s.bias", i, attn, which);
 }
 
-static presto_status load_qk(presto_dit *m, qk_ln *q, int i, const char *attn, const char *which)
+static presto_status walk_block(const tensor_visitor *v, const presto_dit_config *c, presto_dit *m, int i)
 {
-	int Dh = m->c.d_head;
-	PRESTO_TRY(dit_w(m, &q->w, 1, Dh, 0, "transformer.layers.%d.%s.%s.weight", i, attn, which));
-	return dit_w(m, &q->b, 1, Dh, 0, "transformer.layers.%d.%s.%s.bias", i, attn, which);
-}
-
-static presto_status load_block(presto_dit *m, int i)
-{
-	const presto_dit_config *c = &m->c;
-	dit_block *b = &m->blocks[i];
+	dit_block *b = m ? &m->blocks[i] : NULL;
 	int D = c->embed_dim, F = D * c->ff_mult, Ce = c->cond_embed_dim;
-	PRESTO_TRY(dit_w(m, &b->pre_g, 1, D, 0, "transformer.layers.%d.pre_norm.gamma", i));
-	PRESTO_TRY(get_beta(m, &b->pre_b, D, "transformer.layers.%d.pre_norm.beta", i));
-	PRESTO_TRY(dit_w(m, &b->qkv, 2, 3 * D, D, "transformer.layers.%d.self_attn.to_qkv.weight", i));
-	PRESTO_TRY(dit_w(m, &b->sa_out, 2, D, D, "transformer.layers.%d.self_attn.to_out.weight", i));
+	const char *L = "transformer.layers";
+	PRESTO_TRY(visit(v, SLOT(b->pre_g), K_GAMMA, 1, D, 0, "%s.%d.pre_norm.gamma", L, i));
+	PRESTO_TRY(visit(v, SLOT(b->pre_b), K_BETA, 1, D, 0, "%s.%d.pre_norm.beta", L, i));
+	PRESTO_TRY(visit(v, SLOT(b->qkv), K_MAT, 2, 3 * D, D, "%s.%d.self_attn.to_qkv.weight", L, i));
+	PRESTO_TRY(visit(v, SLOT(b->sa_out), K_MAT, 2, D, D, "%s.%d.self_attn.to_out.weight", L, i));
 	if (c->qk_norm == 1) {
-		PRESTO_TRY(load_qk(m, &b->sa_qn, i, "self_attn", "q_norm"));
-		PRESTO_TRY(load_qk(m, &b->sa_kn, i, "self_attn", "k_norm"));
+		PRESTO_TRY(walk_qk(v, c, b ? &b->sa_qn : NULL, i, "self_attn", "q_norm"));
+		PRESTO_TRY(walk_qk(v, c, b ? &b->sa_kn : NULL, i, "self_attn", "k_norm"));
 	}
 	if (Ce) {
-		PRESTO_TRY(dit_w(m, &b->ca_g, 1, D, 0, "transformer.layers.%d.cross_attend_norm.gamma", i));
-		PRESTO_TRY(get_beta(m, &b->ca_b, D, "transformer.layers.%d.cross_attend_norm.beta", i));
-		PRESTO_TRY(dit_w(m, &b->ca_q, 2, D, D, "transformer.layers.%d.cross_attn.to_q.weight", i));
-		PRESTO_TRY(dit_w(m, &b->ca_kv, 2, 2 * Ce, Ce, "transformer.layers.%d.cross_attn.to_kv.weight", i));
-		PRESTO_TRY(dit_w(m, &b->ca_out, 2, D, D, "transformer.layers.%d.cross_attn.to_out.weight", i));
+		PRESTO_TRY(visit(v, SLOT(b->ca_g), K_GAMMA, 1, D, 0, "%s.%d.cross_attend_norm.gamma", L, i));
+		PRESTO_TRY(visit(v, SLOT(b->ca_b), K_BETA, 1, D, 0, "%s.%d.cross_attend_norm.beta", L, i));
+		PRESTO_TRY(visit(v, SLOT(b->ca_q), K_MAT, 2, D, D, "%s.%d.cross_attn.to_q.weight", L, i));
+		PRESTO_TRY(visit(v, SLOT(b->ca_kv), K_MAT, 2, 2 * Ce, Ce, "%s.%d.cross_attn.to_kv.weight", L, i));
+		PRESTO_TRY(visit(v, SLOT(b->ca_out), K_MAT, 2, D, D, "%s.%d.cross_attn.to_out.weight", L, i));
 		if (c->qk_norm == 1) {
-			PRESTO_TRY(load_qk(m, &b->ca_qn, i, "cross_attn", "q_norm"));
-			PRESTO_TRY(load_qk(m, &b->ca_kn, i, "cross_attn", "k_norm"));
+			PRESTO_TRY(walk_qk(v, c, b ? &b->ca_qn : NULL, i, "cross_attn", "q_norm"));
+			PRESTO_TRY(walk_qk(v, c, b ? &b->ca_kn : NULL, i, "cross_attn", "k_norm"));
 		}
 	}
-	PRESTO_TRY(dit_w(m, &b->ff_g, 1, D, 0, "transformer.layers.%d.ff_norm.gamma", i));
-	PRESTO_TRY(get_beta(m, &b->ff_b, D, "transformer.layers.%d.ff_norm.beta", i));
-	PRESTO_TRY(dit_w(m, &b->ff_in, 2, 2 * F, D, "transformer.layers.%d.ff.ff.0.proj.weight", i));
-	PRESTO_TRY(dit_w(m, &b->ff_out, 2, D, F, "transformer.layers.%d.ff.ff.2.weight", i));
-	if (!c->ff_no_bias) {
-		PRESTO_TRY(dit_w(m, &b->ff_in_b, 1, 2 * F, 0, "transformer.layers.%d.ff.ff.0.proj.bias", i));
-		PRESTO_TRY(dit_w(m, &b->ff_out_b, 1, D, 0, "transformer.layers.%d.ff.ff.2.bias", i));
+	PRESTO_TRY(visit(v, SLOT(b->ff_g), K_GAMMA, 1, D, 0, "%s.%d.ff_norm.gamma", L, i));
+	PRESTO_TRY(visit(v, SLOT(b->ff_b), K_BETA, 1, D, 0, "%s.%d.ff_norm.beta", L, i));
+	PRESTO_TRY(visit(v, SLOT(b->ff_in), K_MAT, 2, 2 * F, D, "%s.%d.ff.ff.0.proj.weight", L, i));
+	if (!c->ff_no_bias)
+		PRESTO_TRY(visit(v, SLOT(b->ff_in_b), K_VEC, 1, 2 * F, 0, "%s.%d.ff.ff.0.proj.bias", L, i));
+	PRESTO_TRY(visit(v, SLOT(b->ff_out), K_MAT, 2, D, F, "%s.%d.ff.ff.2.weight", L, i));
+	if (!c->ff_no_bias)
+		PRESTO_TRY(visit(v, SLOT(b->ff_out_b), K_VEC, 1, D, 0, "%s.%d.ff.ff.2.bias", L, i));
+	return PRESTO_OK;
+}
+
+/* Every tensor of the DiT in the reference's state_dict order; m NULL only
+ * declares. */
+static presto_status walk(const tensor_visitor *v, const presto_dit_config *c, presto_dit *m)
+{
+	int C = c->io_channels, D = c->embed_dim, Cc = c->cond_token_dim, Ce = c->cond_embed_dim;
+	int G = c->global_cond_dim, TF = c->timestep_features_dim;
+	PRESTO_TRY(visit(v, SLOT(m->ts_freq), K_VEC, 2, TF / 2, 1, "timestep_features.weight"));
+	PRESTO_TRY(visit(v, SLOT(m->ts_w0), K_MAT, 2, D, TF, "to_timestep_embed.0.weight"));
+	PRESTO_TRY(visit(v, SLOT(m->ts_b0), K_VEC, 1, D, 0, "to_timestep_embed.0.bias"));
+	PRESTO_TRY(visit(v, SLOT(m->ts_w2), K_MAT, 2, D, D, "to_timestep_embed.2.weight"));
+	PRESTO_TRY(visit(v, SLOT(m->ts_b2), K_VEC, 1, D, 0, "to_timestep_embed.2.bias"));
+	if (Cc) {
+		PRESTO_TRY(visit(v, SLOT(m->cond_w0), K_MAT, 2, Ce, Cc, "to_cond_embed.0.weight"));
+		PRESTO_TRY(visit(v, SLOT(m->cond_w2), K_MAT, 2, Ce, Ce, "to_cond_embed.2.weight"));
 	}
+	if (G) {
+		PRESTO_TRY(visit(v, SLOT(m->glob_w0), K_MAT, 2, D, G, "to_global_embed.0.weight"));
+		PRESTO_TRY(visit(v, SLOT(m->glob_w2), K_MAT, 2, D, D, "to_global_embed.2.weight"));
+	}
+	PRESTO_TRY(visit(v, SLOT(m->pre_conv), K_MAT, 3, C, C, "preprocess_conv.weight"));
+	PRESTO_TRY(visit(v, SLOT(m->post_conv), K_MAT, 3, C, C, "postprocess_conv.weight"));
+	PRESTO_TRY(visit(v, SLOT(m->proj_in), K_MAT, 2, D, C, "transformer.project_in.weight"));
+	PRESTO_TRY(visit(v, SLOT(m->proj_out), K_MAT, 2, C, D, "transformer.project_out.weight"));
+	if (c->rotary_dim)
+		PRESTO_TRY(visit(v, SLOT(m->inv_freq), K_FREQ, 1, c->rotary_dim / 2, 0,
+				 "transformer.rotary_pos_emb.inv_freq"));
+	for (int i = 0; i < c->depth; i++)
+		PRESTO_TRY(walk_block(v, c, m, i));
+	return PRESTO_OK;
+}
+
+#undef SLOT
+
+/* RotaryEmbedding(dim): 1 / 10000^(arange(0, dim, 2) / dim) in fp32 */
+static void rotary_inv_freq(const presto_dit_config *c, float *out)
+{
+	int dim = c->d_head / 2 > 32 ? c->d_head / 2 : 32;
+	for (int j = 0; j < c->rotary_dim / 2; j++)
+		out[j] = 1.0f / powf(10000.0f, (float)(2 * j) / (float)dim);
+}
+
+static int kind_trainable(const presto_dit_config *c, int kind)
+{
+	switch (kind) {
+	case K_GAMMA: return !c->norm_fix_scale;
+	case K_BETA: return c->norm_bias;
+	case K_FREQ: return 0;
+	default: return 1;
+	}
+}
+
+/* Loading from a safetensors handle or a parameter table. */
+static presto_status get_tensor(void *ctx, const char *name, int ndim, const int64_t *shape, int kind,
+				const float **slot)
+{
+	presto_dit *m = ctx;
+	int optional = kind == K_BETA || kind == K_FREQ;
+	*slot = NULL;
+	if (m->st) {
+		if (optional && !presto_st_get(m->st, name))
+			return PRESTO_OK;
+		return presto_st_f32(m->st, name, ndim, shape, slot);
+	}
+	int i = presto_params_find(m->ps, name);
+	if (i < 0)
+		return optional ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "no parameter %s in the table", name);
+	const presto_param_info *pi = &m->ps->p[i];
+	int same = pi->ndim == ndim;
+	for (int d = 0; same && d < ndim; d++)
+		same = pi->shape[d] == shape[d];
+	if (!same)
+		return presto_error_set(PRESTO_EINVAL, "parameter %s has another shape than the config gives", name);
+	*slot = m->pbase + pi->offset;
 	return PRESTO_OK;
 }
 
 static presto_status load_all(presto_dit *m)
 {
 	const presto_dit_config *c = &m->c;
-	int C = c->io_channels, D = c->embed_dim, Cc = c->cond_token_dim, Ce = c->cond_embed_dim;
-	int G = c->global_cond_dim, TF = c->timestep_features_dim;
-	PRESTO_TRY(dit_w(m, &m->ts_freq, 2, TF / 2, 1, "timestep_features.weight"));
-	PRESTO_TRY(dit_w(m, &m->ts_w0, 2, D, TF, "to_timestep_embed.0.weight"));
-	PRESTO_TRY(dit_w(m, &m->ts_b0, 1, D, 0, "to_timestep_embed.0.bias"));
-	PRESTO_TRY(dit_w(m, &m->ts_w2, 2, D, D, "to_timestep_embed.2.weight"));
-	PRESTO_TRY(dit_w(m, &m->ts_b2, 1, D, 0, "to_timestep_embed.2.bias"));
-	if (Cc) {
-		PRESTO_TRY(dit_w(m, &m->cond_w0, 2, Ce, Cc, "to_cond_embed.0.weight"));
-		PRESTO_TRY(dit_w(m, &m->cond_w2, 2, Ce, Ce, "to_cond_embed.2.weight"));
-	}
-	if (G) {
-		PRESTO_TRY(dit_w(m, &m->glob_w0, 2, D, G, "to_global_embed.0.weight"));
-		PRESTO_TRY(dit_w(m, &m->glob_w2, 2, D, D, "to_global_embed.2.weight"));
-	}
-	int64_t conv[3] = {C, C, 1};
-	char name[600];
-	snprintf(name, sizeof name, "%spreprocess_conv.weight", m->prefix);
-	PRESTO_TRY(presto_st_f32(m->st, name, 3, conv, &m->pre_conv));
-	snprintf(name, sizeof name, "%spostprocess_conv.weight", m->prefix);
-	PRESTO_TRY(presto_st_f32(m->st, name, 3, conv, &m->post_conv));
-	PRESTO_TRY(dit_w(m, &m->proj_in, 2, D, C, "transformer.project_in.weight"));
-	PRESTO_TRY(dit_w(m, &m->proj_out, 2, C, D, "transformer.project_out.weight"));
-	if (c->rotary_dim) {
-		int half = c->rotary_dim / 2;
-		snprintf(name, sizeof name, "%stransformer.rotary_pos_emb.inv_freq", m->prefix);
-		if (presto_st_get(m->st, name)) {
-			PRESTO_TRY(presto_st_f32(m->st, name, 1, (int64_t[]){half}, &m->inv_freq));
-		} else {
-			/* RotaryEmbedding(dim): 1 / 10000^(arange(0, dim, 2) / dim) in fp32 */
-			int dim = c->d_head / 2 > 32 ? c->d_head / 2 : 32;
-			m->inv_freq_owned = presto_falloc((size_t)half);
-			if (!m->inv_freq_owned)
-				return PRESTO_ENOMEM;
-			for (int j = 0; j < half; j++)
-				m->inv_freq_owned[j] = 1.0f / powf(10000.0f, (float)(2 * j) / (float)dim);
-			m->inv_freq = m->inv_freq_owned;
-		}
-	}
 	m->blocks = presto_calloc((size_t)(c->depth ? c->depth : 1), sizeof *m->blocks);
 	if (!m->blocks)
 		return PRESTO_ENOMEM;
-	for (int i = 0; i < c->depth; i++)
-		PRESTO_TRY(load_block(m, i));
+	tensor_visitor v = {get_tensor, m, m->prefix};
+	PRESTO_TRY(walk(&v, c, m));
+	if (c->rotary_dim && !m->inv_freq) {
+		m->inv_freq_owned = presto_falloc((size_t)c->rotary_dim / 2);
+		if (!m->inv_freq_owned)
+			return PRESTO_ENOMEM;
+		rotary_inv_freq(c, m->inv_freq_owned);
+		m->inv_freq = m->inv_freq_owned;
+	}
 	return PRESTO_OK;
 }
 
-presto_status presto_dit_load(presto_st *st, const char *prefix, const presto_dit_config *c, presto_dit **out)
+static presto_status dit_new(const presto_dit_config *c, const char *prefix, presto_st *st, const presto_params *ps,
+			     const float *data, presto_dit **out)
 {
 	*out = NULL;
 	if (strlen(prefix) >= sizeof((presto_dit *)0)->prefix)
@@ -380,6 +411,8 @@ presto_status presto_dit_load(presto_st *st, const char *prefix, const presto_di
 		return PRESTO_ENOMEM;
 	m->c = *c;
 	m->st = st;
+	m->ps = ps;
+	m->pbase = data;
 	snprintf(m->prefix, sizeof m->prefix, "%s", prefix);
 	presto_status rc = load_all(m);
 	if (rc) {
@@ -388,6 +421,94 @@ presto_status presto_dit_load(presto_st *st, const char *prefix, const presto_di
 	}
 	*out = m;
 	return PRESTO_OK;
+}
+
+presto_status presto_dit_load(presto_st *st, const char *prefix, const presto_dit_config *c, presto_dit **out)
+{
+	return dit_new(c, prefix, st, NULL, NULL, out);
+}
+
+presto_status presto_dit_bind(const presto_params *ps, const float *data, const char *prefix,
+			      const presto_dit_config *c, presto_dit **out)
+{
+	*out = NULL;
+	if (!ps || !data)
+		return presto_error_set(PRESTO_EINVAL, "DiT bind: no parameter table or buffer");
+	return dit_new(c, prefix, NULL, ps, data, out);
+}
+
+/* Declaring the table. */
+static presto_status add_param(void *ctx, const char *name, int ndim, const int64_t *shape, int kind,
+			       const float **slot)
+{
+	const presto_dit_config *c = ((void **)ctx)[0];
+	presto_params *ps = ((void **)ctx)[1];
+	if (presto_params_add(ps, name, ndim, shape, kind_trainable(c, kind), kind == K_MAT) < 0)
+		return presto_error_wrap(PRESTO_EINVAL, "DiT parameters: ");
+	return PRESTO_OK;
+}
+
+presto_status presto_dit_params(const presto_dit_config *c, const char *prefix, presto_params *ps)
+{
+	void *ctx[2] = {(void *)c, ps};
+	tensor_visitor v = {add_param, ctx, prefix};
+	return walk(&v, c, NULL);
+}
+
+/* Reference values of the tensors that have one (the buffers, norms). */
+static presto_status set_default(void *ctx, const char *name, int ndim, const int64_t *shape, int kind,
+				 const float **slot)
+{
+	const presto_dit_config *c = ((void **)ctx)[0];
+	const presto_params *ps = ((void **)ctx)[1];
+	float *data = ((void **)ctx)[2];
+	float *p = presto_params_ptr(ps, data, name);
+	if (!p)
+		return presto_error_set(PRESTO_EINVAL, "DiT parameters: %s is not in the table", name);
+	size_t n = ps->p[presto_params_find(ps, name)].numel;
+	if (kind == K_FREQ)
+		rotary_inv_freq(c, p);
+	else if (kind == K_GAMMA || kind == K_QKW || kind == K_BETA || kind == K_QKB) {
+		float one = kind == K_GAMMA || kind == K_QKW ? 1.0f : 0.0f;
+		for (size_t i = 0; i < n; i++)
+			p[i] = one;
+	}
+	return PRESTO_OK;
+}
+
+presto_status presto_dit_params_defaults(const presto_dit_config *c, const char *prefix, const presto_params *ps,
+					 float *data)
+{
+	void *ctx[3] = {(void *)c, (void *)ps, data};
+	tensor_visitor v = {set_default, ctx, prefix};
+	return walk(&v, c, NULL);
+}
+
+/* Loading a checkpoint into the table. */
+static presto_status load_param(void *ctx, const char *name, int ndim, const int64_t *shape, int kind,
+				const float **slot)
+{
+	const presto_params *ps = ((void **)ctx)[0];
+	presto_st *st = ((void **)ctx)[1];
+	if ((kind == K_BETA || kind == K_FREQ) && !presto_st_get(st, name))
+		return PRESTO_OK; /* keeps its reference value */
+	const float *src;
+	PRESTO_TRY(presto_st_f32(st, name, ndim, shape, &src));
+	int i = presto_params_find(ps, name);
+	if (i < 0)
+		return presto_error_set(PRESTO_EINVAL, "DiT parameters: %s is not in the table", name);
+	memcpy(ps->data + ps->p[i].offset, src, sizeof(float) * ps->p[i].numel);
+	return PRESTO_OK;
+}
+
+presto_status presto_dit_params_load(const presto_dit_config *c, const char *prefix, presto_params *ps,
+				     presto_st *st)
+{
+	PRESTO_TRY(presto_dit_params_defaults(c, prefix, ps, ps->data));
+	void *ctx[2] = {ps, st};
+	tensor_visitor v = {load_param, ctx, prefix};
+	presto_status rc = walk(&v, c, NULL);
+	return rc ? presto_error_wrap(rc, "loading the DiT parameters: ") : PRESTO_OK;
 }
 
 void presto_dit_free(presto_dit *m)
@@ -406,7 +527,7 @@ const presto_dit_config *presto_dit_get_config(const presto_dit *m) { return &m-
 /* Per-head normalisation of q or k in place: N tokens, token n at x + n*stride,
  * H heads of Dh floats. kind 1: LayerNorm(Dh, eps 1e-6) with weight and bias;
  * kind 2: F.normalize (x / max(||x||, 1e-12)). */
-static void qk_normalize(float *x, int N, int stride, int H, int Dh, int kind, const qk_ln *ln)
+void presto_dit_qk_normalize(float *x, int N, int stride, int H, int Dh, int kind, const qk_ln *ln)
 {
 #pragma omp parallel for schedule(static) if ((size_t)N * H * Dh > 65536)
 	for (int n = 0; n < N; n++) {
@@ -501,21 +622,25 @@ static presto_status acts_alloc(const presto_dit_config *c, int B, int T, int S,
  * the bits of an item's rows depend on the GEMM's row count (BLAS kernels
  * treat edge rows differently), so per-item calls keep every item's result
  * independent of the rest of the batch. */
-static void lin(float *y, const float *x, const float *w, const float *b, int B, int rows, int In, int O)
+void presto_dit_lin(float *y, const float *x, const float *w, const float *b, int B, int rows, int In, int O)
 {
 	for (int i = 0; i < B; i++)
 		presto_linear_forward(y + (size_t)i * rows * O, x + (size_t)i * rows * In, w, b, rows, In, O);
 }
 
-static void self_attention(const presto_dit *m, const dit_block *bl, dit_acts *a, int B, int T1, float scale)
+#define lin presto_dit_lin
+
+void presto_dit_self_attn(const presto_dit *m, const dit_block *bl, const float *xn, float *raw, float *qkv,
+			  float *ao, float *br, int B, int T1, float scale)
 {
 	const presto_dit_config *c = &m->c;
 	int N = B * T1, D = c->embed_dim, H = c->num_heads, Dh = c->d_head;
-	float *qkv = a->big;
-	lin(qkv, a->xn, bl->qkv, NULL, B, T1, D, 3 * D);
+	lin(qkv, xn, bl->qkv, NULL, B, T1, D, 3 * D);
 	if (c->qk_norm) {
-		qk_normalize(qkv, N, 3 * D, H, Dh, c->qk_norm, &bl->sa_qn);
-		qk_normalize(qkv + D, N, 3 * D, H, Dh, c->qk_norm, &bl->sa_kn);
+		if (raw)
+			memcpy(raw, qkv, sizeof(float) * (size_t)N * 3 * D);
+		presto_dit_qk_normalize(qkv, N, 3 * D, H, Dh, c->qk_norm, &bl->sa_qn);
+		presto_dit_qk_normalize(qkv + D, N, 3 * D, H, Dh, c->qk_norm, &bl->sa_kn);
 	}
 	if (c->rotary_dim)
 		for (int b = 0; b < B; b++) {
@@ -523,33 +648,38 @@ static void self_attention(const presto_dit *m, const dit_block *bl, dit_acts *a
 			presto_rope_forward(base, T1, H, Dh, 3 * D, c->rotary_dim, m->inv_freq, 0);
 			presto_rope_forward(base + D, T1, H, Dh, 3 * D, c->rotary_dim, m->inv_freq, 0);
 		}
-	presto_attention_forward(a->mid, qkv, qkv + D, qkv + 2 * D, B, T1, T1, H, H, Dh, 3 * D, 3 * D, 3 * D, scale,
-				 NULL, NULL);
-	lin(a->br, a->mid, bl->sa_out, NULL, B, T1, D, D);
+	presto_attention_forward(ao, qkv, qkv + D, qkv + 2 * D, B, T1, T1, H, H, Dh, 3 * D, 3 * D, 3 * D, scale, NULL,
+				 NULL);
+	lin(br, ao, bl->sa_out, NULL, B, T1, D, D);
 }
 
-static void cross_attention(const presto_dit *m, const dit_block *bl, dit_acts *a, int B, int T1, int S, float scale)
+void presto_dit_cross_attn(const presto_dit *m, const dit_block *bl, const float *xn, const float *ctx, float *q_raw,
+			   float *q, float *kv_raw, float *kv, float *ao, float *br, int B, int T1, int S, float scale)
 {
 	const presto_dit_config *c = &m->c;
 	int N = B * T1, D = c->embed_dim, H = c->num_heads, Dh = c->d_head, Ce = c->cond_embed_dim;
 	int KVH = c->kv_heads_cross;
-	float *q = a->big, *kv = a->kv;
-	lin(q, a->xn, bl->ca_q, NULL, B, T1, D, D);
-	lin(kv, a->ctx, bl->ca_kv, NULL, B, S, Ce, 2 * Ce);
+	lin(q, xn, bl->ca_q, NULL, B, T1, D, D);
+	lin(kv, ctx, bl->ca_kv, NULL, B, S, Ce, 2 * Ce);
 	if (c->qk_norm) {
-		qk_normalize(q, N, D, H, Dh, c->qk_norm, &bl->ca_qn);
-		qk_normalize(kv, B * S, 2 * Ce, KVH, Dh, c->qk_norm, &bl->ca_kn);
+		if (q_raw)
+			memcpy(q_raw, q, sizeof(float) * (size_t)N * D);
+		if (kv_raw)
+			memcpy(kv_raw, kv, sizeof(float) * (size_t)B * S * 2 * Ce);
+		presto_dit_qk_normalize(q, N, D, H, Dh, c->qk_norm, &bl->ca_qn);
+		presto_dit_qk_normalize(kv, B * S, 2 * Ce, KVH, Dh, c->qk_norm, &bl->ca_kn);
 	}
-	presto_attention_forward(a->mid, q, kv, kv + Ce, B, T1, S, H, KVH, Dh, D, 2 * Ce, 2 * Ce, scale, NULL, NULL);
-	lin(a->br, a->mid, bl->ca_out, NULL, B, T1, D, D);
+	presto_attention_forward(ao, q, kv, kv + Ce, B, T1, S, H, KVH, Dh, D, 2 * Ce, 2 * Ce, scale, NULL, NULL);
+	lin(br, ao, bl->ca_out, NULL, B, T1, D, D);
 }
 
-static void feed_forward(const presto_dit *m, const dit_block *bl, dit_acts *a, int B, int T1)
+void presto_dit_ff(const presto_dit *m, const dit_block *bl, const float *xn, float *big, float *mid, float *br, int B,
+		   int T1)
 {
 	int D = m->c.embed_dim, F = D * m->c.ff_mult;
-	lin(a->big, a->xn, bl->ff_in, bl->ff_in_b, B, T1, D, 2 * F);
-	presto_swiglu_forward(a->mid, a->big, B * T1, F);
-	lin(a->br, a->mid, bl->ff_out, bl->ff_out_b, B, T1, F, D);
+	lin(big, xn, bl->ff_in, bl->ff_in_b, B, T1, D, 2 * F);
+	presto_swiglu_forward(mid, big, B * T1, F);
+	lin(br, mid, bl->ff_out, bl->ff_out_b, B, T1, F, D);
 }
 
 presto_status presto_dit_forward(presto_dit *m, float *out, const float *x, const float *t, const float *cross, int S,
@@ -643,21 +773,21 @@ presto_status presto_dit_forward(presto_dit *m, float *out, const float *x, cons
 
 		presto_layernorm_forward(a.xn, a.h, bl->pre_g, bl->pre_b, N, D, c->norm_eps);
 		emit_block(&hk, i, "pre_norm", a.xn, B, T1, D);
-		self_attention(m, bl, &a, B, T1, scale);
+		presto_dit_self_attn(m, bl, a.xn, NULL, a.big, a.mid, a.br, B, T1, scale);
 		emit_block(&hk, i, "self_attn", a.br, B, T1, D);
 		presto_add_inplace(a.h, a.br, (size_t)N * D);
 
 		if (S) {
 			presto_layernorm_forward(a.xn, a.h, bl->ca_g, bl->ca_b, N, D, c->norm_eps);
 			emit_block(&hk, i, "cross_attend_norm", a.xn, B, T1, D);
-			cross_attention(m, bl, &a, B, T1, S, scale);
+			presto_dit_cross_attn(m, bl, a.xn, a.ctx, NULL, a.big, NULL, a.kv, a.mid, a.br, B, T1, S, scale);
 			emit_block(&hk, i, "cross_attn", a.br, B, T1, D);
 			presto_add_inplace(a.h, a.br, (size_t)N * D);
 		}
 
 		presto_layernorm_forward(a.xn, a.h, bl->ff_g, bl->ff_b, N, D, c->norm_eps);
 		emit_block(&hk, i, "ff_norm", a.xn, B, T1, D);
-		feed_forward(m, bl, &a, B, T1);
+		presto_dit_ff(m, bl, a.xn, a.big, a.mid, a.br, B, T1);
 		emit_block(&hk, i, "ff", a.br, B, T1, D);
 		presto_add_inplace(a.h, a.br, (size_t)N * D);
 		emit_block(&hk, i, "out", a.h, B, T1, D);

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "params.h"
 #include "safetensors.h"
 
 typedef struct {
@@ -35,6 +36,8 @@ typedef struct {
 	int ff_mult;            /* ff_kwargs.mult, 4: SwiGLU inner width F = ff_mult * D */
 	int ff_no_bias;         /* ff_kwargs.no_bias (default false) */
 	float norm_eps;         /* norm_kwargs.eps, 1e-5 (block LayerNorms) */
+	int norm_bias;          /* norm_kwargs.bias: LayerNorm beta is a parameter (default: a buffer) */
+	int norm_fix_scale;     /* norm_kwargs.fix_scale: LayerNorm gamma is a buffer (default: a parameter) */
 } presto_dit_config;
 
 /* From the SAO model_config "diffusion.config" object (defaults as the
@@ -49,6 +52,36 @@ typedef struct presto_dit presto_dit;
  * converted once; `st` must outlive the model. */
 presto_status presto_dit_load(presto_st *st, const char *prefix, const presto_dit_config *c, presto_dit **out);
 void presto_dit_free(presto_dit *m);
+
+/* ---- parameters (training) ---- */
+
+/* Declare every tensor of the DiT in `ps` (names = prefix + the reference
+ * state_dict key, shapes from the config), in state_dict order. Trainable:
+ * every matrix (weight decay 1), bias, Fourier frequency and qk-norm tensor
+ * (decay 0), LayerNorm gamma (decay 0; a buffer with norm fix_scale).
+ * Buffers (trainable 0, no gradient): LayerNorm beta (a parameter with norm
+ * bias) and the rotary inv_freq. */
+presto_status presto_dit_params(const presto_dit_config *c, const char *prefix, presto_params *ps);
+/* Write the tensors that have a reference value into `data` (a buffer of
+ * ps's layout): LayerNorm gamma and qk-norm weights 1, beta and qk-norm
+ * biases 0, inv_freq its fixed frequencies; the others are left alone. */
+presto_status presto_dit_params_defaults(const presto_dit_config *c, const char *prefix, const presto_params *ps,
+					 float *data);
+/* Fill ps->data (allocated) from a checkpoint: every tensor of the table,
+ * any float dtype converted; LayerNorm beta and inv_freq, buffers a
+ * checkpoint may lack, keep their reference values when absent (as
+ * presto_dit_load treats them). Missing or mis-shaped tensors otherwise are
+ * errors. */
+presto_status presto_dit_params_load(const presto_dit_config *c, const char *prefix, presto_params *ps,
+				     presto_st *st);
+/* A DiT whose weights point into `data` (ps->data, or another buffer of the
+ * layout such as EMA weights) of a table declared by presto_dit_params()
+ * with the same config and prefix: every forward, inference and training,
+ * runs on the buffer's current values (an optimizer updating it in place
+ * needs no rebinding). ps and data must outlive the model; the table's
+ * trainable flags decide which gradients the training backward writes. */
+presto_status presto_dit_bind(const presto_params *ps, const float *data, const char *prefix,
+			      const presto_dit_config *c, presto_dit **out);
 const presto_dit_config *presto_dit_get_config(const presto_dit *m);
 
 typedef struct {
@@ -88,5 +121,47 @@ presto_status presto_dit_forward(presto_dit *m, float *out, const float *x, cons
 presto_status presto_dit_forward_cfg(presto_dit *m, float *out, const float *x, const float *t, const float *cross,
 				     const float *neg, int S, const float *global, int B, int T, float scale,
 				     float *cond_out, float *uncond_out, const presto_dit_opts *opts);
+
+/* ---- training ---- */
+
+/* A training context: the activations one training forward saves for its
+ * backward, in one arena allocated for a (B, T, S) shape (re-allocated when a
+ * forward comes with another shape). The model must outlive it. */
+typedef struct presto_dit_train presto_dit_train;
+presto_status presto_dit_train_new(presto_dit *m, presto_dit_train **out);
+void presto_dit_train_free(presto_dit_train *ctx);
+
+/* presto_dit_forward's computation (same arguments, bit-identical output),
+ * keeping what presto_dit_train_backward needs; the inputs are copied, the
+ * caller's buffers may change afterwards. block_mask: depth entries, 0 skips
+ * the block (identity, no gradients), NULL runs every block. No CFG:
+ * conditioning dropout is the caller's (zero the context). */
+presto_status presto_dit_train_forward(presto_dit_train *ctx, float *out, const float *x, const float *t,
+				       const float *cross, int S, const float *global, int B, int T,
+				       const unsigned char *block_mask);
+
+/* The residual stream after block i of the last training forward, [B, T+1,
+ * D] (row 0 of an item is the global token; i = -1: the input of block 0, a
+ * skipped block's output equals its input); NULL before a forward or for a
+ * bad i. Valid until the next forward. */
+const float *presto_dit_train_hidden(const presto_dit_train *ctx, int i);
+/* A gradient dh [B, T+1, D] with respect to presto_dit_train_hidden(ctx, i)
+ * that the next backward adds to the one coming from the output (e.g. a
+ * discriminator head on a middle block). Kept by pointer until that backward
+ * (which then forgets it); a forward forgets it too. */
+presto_status presto_dit_train_set_dhidden(presto_dit_train *ctx, int i, const float *dh);
+
+/* Backward of the last training forward from dout = dL/d(out) [B, C, T] (NULL:
+ * no gradient from the output, only a presto_dit_train_set_dhidden() one).
+ * Every gradient ACCUMULATES (+=); NULL = not needed:
+ *   dparams: a buffer of the layout of the table the model is bound to
+ *            (presto_dit_bind; an error for a loaded model); only trainable
+ *            entries are written;
+ *   dx [B, C, T], dt [B], dcross [B, S, cond_token_dim] (untouched when the
+ *   forward ran without context), dglobal [B, global_cond_dim].
+ * The context may run any number of backwards per forward (each adds the
+ * same gradients again). */
+presto_status presto_dit_train_backward(presto_dit_train *ctx, const float *dout, float *dparams, float *dx, float *dt,
+					float *dcross, float *dglobal);
 
 #endif

@@ -1,5 +1,7 @@
 /* oobleck.c - the Oobleck VAE: config, weight loading (weight norm folded
- * once), encoder / decoder forward of one item, VAE bottleneck.
+ * once), encoder / decoder forward of one item, VAE bottleneck; for
+ * training: the parameter table, models on it, forwards that keep their
+ * activations and the backward passes (see "training" below).
  *
  * Layer layout (stable-audio-tools OobleckEncoder / OobleckDecoder, c_mults
  * with a 1 prepended, n = n_blocks, W = channels):
@@ -38,11 +40,16 @@
 typedef struct {
 	float *w, *b;           /* folded weight (torch layout), bias or NULL */
 	int cin, cout, k, stride, pad, dil, transposed;
+	/* models on a parameter table (presto_vae_from_params): */
+	const float *g, *v;     /* weight_g [D0, 1, 1], weight_v (torch layout) */
+	size_t wo;              /* offset of w in the folded-weight buffer */
+	size_t pg, pv, pb;      /* offsets of weight_g, weight_v, bias in the table */
 } vconv;
 
 typedef struct {
 	float *alpha, *beta;    /* log-scale SnakeBeta parameters [C] */
 	int c;
+	size_t pa, pb;          /* offsets of alpha, beta in the table */
 } vsnake;
 
 typedef struct {
@@ -65,6 +72,9 @@ struct presto_vae {
 	vconv d_in, d_out;
 	vsnake d_act;
 	vblock d_blk[PRESTO_OOBLECK_MAX_BLOCKS];
+	const presto_params *ps; /* the table the parameters live in, or NULL */
+	float *fold;            /* folded weights of a table model */
+	size_t fold_n;
 	float **allocs;         /* every parameter array, freed with the model */
 	int n_allocs, cap_allocs;
 };
@@ -336,10 +346,15 @@ int presto_vae_audio_len(const presto_oobleck_config *c, int Lz)
 
 /* ---- loading ---- */
 
+/* One walk over the layers serves three purposes: loading a checkpoint
+ * (st), declaring the parameters in a table (decl) and binding a model to an
+ * allocated table (bind). */
 typedef struct {
 	presto_st *st;
 	const char *prefix;
 	presto_vae *m;
+	presto_params *decl;
+	const presto_params *bind;
 } loader;
 
 static float *keep(presto_vae *m, size_t n)
@@ -385,6 +400,30 @@ static presto_status load_copy(loader *L, float **out, const char *base, const c
 	return PRESTO_OK;
 }
 
+static presto_status declare_param(loader *L, const char *base, const char *leaf, int ndim,
+				   const int64_t *shape, int decay)
+{
+	char name[512];
+	PRESTO_TRY(full_name(name, sizeof name, L, base, leaf));
+	return presto_params_add(L->decl, name, ndim, shape, 1, decay) < 0 ? PRESTO_EINVAL : PRESTO_OK;
+}
+
+static presto_status bind_param(loader *L, const char *base, const char *leaf, int ndim, const int64_t *shape,
+				float **ptr, size_t *off)
+{
+	char name[512];
+	PRESTO_TRY(full_name(name, sizeof name, L, base, leaf));
+	int i = presto_params_find(L->bind, name);
+	if (i < 0)
+		return presto_error_set(PRESTO_EINVAL, "parameter %s is not in the table", name);
+	const presto_param_info *pi = &L->bind->p[i];
+	if (pi->ndim != ndim || memcmp(pi->shape, shape, sizeof(int64_t) * (size_t)ndim))
+		return presto_error_set(PRESTO_EINVAL, "parameter %s has another shape in the table", name);
+	*ptr = L->bind->data + pi->offset;
+	*off = pi->offset;
+	return PRESTO_OK;
+}
+
 static presto_status load_conv(loader *L, vconv *cv, const char *base, int cin, int cout, int k, int stride,
 			       int pad, int dil, int transposed, int bias)
 {
@@ -393,10 +432,25 @@ static presto_status load_conv(loader *L, vconv *cv, const char *base, int cin, 
 	/* Conv1d weight [cout, cin, k]; ConvTranspose1d weight [cin, cout, k].
 	 * Weight norm (dim 0) scales each row of dim 0: g is [dim0, 1, 1]. */
 	int64_t wshape[3] = {transposed ? cin : cout, transposed ? cout : cin, k};
+	int64_t gshape[3] = {wshape[0], 1, 1}, bshape[1] = {cout};
 	char name[512];
+	if (L->decl) {
+		PRESTO_TRY(declare_param(L, base, "weight_g", 3, gshape, 0));
+		PRESTO_TRY(declare_param(L, base, "weight_v", 3, wshape, 1));
+		return bias ? declare_param(L, base, "bias", 1, bshape, 0) : PRESTO_OK;
+	}
+	if (L->bind) {
+		float *p;
+		PRESTO_TRY(bind_param(L, base, "weight_g", 3, gshape, &p, &cv->pg));
+		cv->g = p;
+		PRESTO_TRY(bind_param(L, base, "weight_v", 3, wshape, &p, &cv->pv));
+		cv->v = p;
+		cv->wo = L->m->fold_n;
+		L->m->fold_n += (size_t)wshape[0] * (size_t)wshape[1] * (size_t)k;
+		return bias ? bind_param(L, base, "bias", 1, bshape, &cv->b, &cv->pb) : PRESTO_OK;
+	}
 	PRESTO_TRY(full_name(name, sizeof name, L, base, "weight_g"));
 	if (presto_st_get(L->st, name)) {
-		int64_t gshape[3] = {wshape[0], 1, 1};
 		const float *g, *v;
 		PRESTO_TRY(presto_st_f32(L->st, name, 3, gshape, &g));
 		PRESTO_TRY(full_name(name, sizeof name, L, base, "weight_v"));
@@ -409,10 +463,8 @@ static presto_status load_conv(loader *L, vconv *cv, const char *base, int cin, 
 	} else {
 		PRESTO_TRY(load_copy(L, &cv->w, base, "weight", 3, wshape));
 	}
-	if (bias) {
-		int64_t bshape[1] = {cout};
+	if (bias)
 		PRESTO_TRY(load_copy(L, &cv->b, base, "bias", 1, bshape));
-	}
 	return PRESTO_OK;
 }
 
@@ -420,6 +472,14 @@ static presto_status load_snake(loader *L, vsnake *s, const char *base, int c)
 {
 	int64_t shape[1] = {c};
 	s->c = c;
+	if (L->decl) {
+		PRESTO_TRY(declare_param(L, base, "alpha", 1, shape, 0));
+		return declare_param(L, base, "beta", 1, shape, 0);
+	}
+	if (L->bind) {
+		PRESTO_TRY(bind_param(L, base, "alpha", 1, shape, &s->alpha, &s->pa));
+		return bind_param(L, base, "beta", 1, shape, &s->beta, &s->pb);
+	}
 	PRESTO_TRY(load_copy(L, &s->alpha, base, "alpha", 1, shape));
 	return load_copy(L, &s->beta, base, "beta", 1, shape);
 }
@@ -503,12 +563,18 @@ static int has_conv(loader *L, const char *base)
 	return presto_st_get(L->st, name) != NULL;
 }
 
-presto_status presto_vae_load(presto_st *st, const char *prefix, const presto_oobleck_config *c, presto_vae **out)
+static presto_status check_config(const presto_oobleck_config *c)
 {
-	*out = NULL;
 	if (c->n_blocks < 0 || c->n_blocks > PRESTO_OOBLECK_MAX_BLOCKS || !c->use_snake || c->channels < 1 ||
 	    c->audio_channels < 1 || c->latent_dim < 1 || c->encoder_out_dim != 2 * c->latent_dim)
 		return presto_error_set(PRESTO_EINVAL, "vae: invalid config");
+	return PRESTO_OK;
+}
+
+presto_status presto_vae_load(presto_st *st, const char *prefix, const presto_oobleck_config *c, presto_vae **out)
+{
+	*out = NULL;
+	PRESTO_TRY(check_config(c));
 	presto_vae *m = presto_calloc(1, sizeof *m);
 	if (!m)
 		return PRESTO_ENOMEM;
@@ -849,4 +915,541 @@ presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int
 	decoder_run(&r, m, audio, z, Lz, buf);
 	free(work);
 	return PRESTO_OK;
+}
+
+/* ---- training: parameter tables ---- */
+
+presto_status presto_oobleck_params(const presto_oobleck_config *c, const char *prefix, int encoder, int decoder,
+				    presto_params *ps)
+{
+	PRESTO_TRY(check_config(c));
+	presto_vae *m = presto_calloc(1, sizeof *m);
+	if (!m)
+		return PRESTO_ENOMEM;
+	m->c = *c;
+	loader L = {.prefix = prefix ? prefix : "", .m = m, .decl = ps};
+	presto_status s = PRESTO_OK;
+	if (encoder)
+		s = load_encoder(&L);
+	if (!s && decoder)
+		s = load_decoder(&L);
+	free(m);
+	return s ? presto_error_wrap(s, "vae parameters: ") : PRESTO_OK;
+}
+
+/* Every convolution of the encoder (dec = 0) or the decoder; returns the count. */
+static int part_convs(presto_vae *m, int dec, vconv **out)
+{
+	int k = 0, n = m->c.n_blocks;
+	out[k++] = dec ? &m->d_in : &m->e_in;
+	for (int i = 0; i < n; i++) {
+		vblock *bl = dec ? &m->d_blk[i] : &m->e_blk[i];
+		if (dec)
+			out[k++] = &bl->conv;
+		for (int j = 0; j < 3; j++) {
+			out[k++] = &bl->ru[j].c1;
+			out[k++] = &bl->ru[j].c2;
+		}
+		if (!dec)
+			out[k++] = &bl->conv;
+	}
+	out[k++] = dec ? &m->d_out : &m->e_out;
+	return k;
+}
+
+#define MAX_CONVS (2 + 7 * PRESTO_OOBLECK_MAX_BLOCKS)
+
+static int conv_rows(const vconv *cv) { return cv->transposed ? cv->cin : cv->cout; }
+static int conv_rest(const vconv *cv) { return (cv->transposed ? cv->cout : cv->cin) * cv->k; }
+
+static void refold_part(presto_vae *m, int dec)
+{
+	vconv *cv[MAX_CONVS];
+	int k = part_convs(m, dec, cv);
+	for (int i = 0; i < k; i++)
+		presto_weight_norm_fold(cv[i]->w, cv[i]->g, cv[i]->v, conv_rows(cv[i]), conv_rest(cv[i]));
+}
+
+void presto_vae_refold(presto_vae *m)
+{
+	if (!m->ps)
+		return;
+	if (m->c.has_encoder)
+		refold_part(m, 0);
+	if (m->c.has_decoder)
+		refold_part(m, 1);
+}
+
+presto_status presto_vae_from_params(const presto_oobleck_config *c, const presto_params *ps, const char *prefix,
+				     int encoder, int decoder, presto_vae **out)
+{
+	*out = NULL;
+	PRESTO_TRY(check_config(c));
+	if (!ps->data)
+		return presto_error_set(PRESTO_EINVAL, "vae: parameter table not allocated");
+	if (!encoder && !decoder)
+		return presto_error_set(PRESTO_EINVAL, "vae: neither encoder nor decoder asked for");
+	presto_vae *m = presto_calloc(1, sizeof *m);
+	if (!m)
+		return PRESTO_ENOMEM;
+	m->c = *c;
+	if (!(m->c.scale > 0))
+		m->c.scale = 1.0f;
+	m->c.has_encoder = encoder != 0;
+	m->c.has_decoder = decoder != 0;
+	m->work_limit = DEFAULT_WORK_LIMIT;
+	m->ps = ps;
+	loader L = {.prefix = prefix ? prefix : "", .m = m, .bind = ps};
+	presto_status s = PRESTO_OK;
+	if (encoder)
+		s = load_encoder(&L);
+	if (!s && decoder)
+		s = load_decoder(&L);
+	if (!s && !(m->fold = keep(m, m->fold_n ? m->fold_n : 1)))
+		s = PRESTO_ENOMEM;
+	if (s) {
+		presto_vae_free(m);
+		return presto_error_wrap(s, "vae from parameters: ");
+	}
+	for (int dec = 0; dec < 2; dec++) {
+		if (!(dec ? decoder : encoder))
+			continue;
+		vconv *cv[MAX_CONVS];
+		int k = part_convs(m, dec, cv);
+		for (int i = 0; i < k; i++)
+			cv[i]->w = m->fold + cv[i]->wo;
+	}
+	presto_vae_refold(m);
+	*out = m;
+	return PRESTO_OK;
+}
+
+/* ---- training: forward with saved activations, backward ----
+ *
+ * Saved per item (offsets in one item's slice of the arena), with block i's
+ * residual unit j computing out = x + c2(snake2(u)), u = c1(snake1(x)):
+ *   in        the input (audio, or z * scale)
+ *   a[i]      input of block i's own SnakeBeta (decoder: the block input;
+ *             encoder: the output of its last residual unit)
+ *   xin[i][j] input of residual unit j, u[i][j] its first conv's output
+ *   xf        input of the final SnakeBeta
+ *   y         the decoder output after tanh (final_tanh only)
+ * Snake outputs (the conv inputs) are recomputed in the backward. */
+
+typedef struct {
+	int B, len;             /* laid out for B items of input length len */
+	int T[PRESTO_OOBLECK_MAX_BLOCKS + 1]; /* after the input conv (0), after block i (i + 1) */
+	int Tout;
+	size_t in, a[PRESTO_OOBLECK_MAX_BLOCKS], xin[PRESTO_OOBLECK_MAX_BLOCKS][3], u[PRESTO_OOBLECK_MAX_BLOCKS][3];
+	size_t xf, y;
+	size_t item;            /* floats per item */
+	size_t act, work;       /* largest [C, T] and largest conv scratch */
+	float *arena;
+	size_t cap;
+	int ready;              /* a forward filled the arena */
+} tape;
+
+struct presto_vae_train {
+	presto_vae *m;
+	tape enc, dec;
+	float *scratch;         /* 4 activations + conv work */
+	size_t scratch_cap;
+	float *dw;              /* gradient of the folded weights (m->fold layout) */
+};
+
+static int take(tape *tp, size_t *off, int C, int T, size_t *pos)
+{
+	size_t n;
+	if (T < 1 || !presto_mul_size((size_t)C, (size_t)T, &n) || *off > SIZE_MAX - n)
+		return 0;
+	*pos = *off;
+	*off += n;
+	if (n > tp->act)
+		tp->act = n;
+	return 1;
+}
+
+static void need_work(tape *tp, const vconv *cv, int Tin)
+{
+	size_t w = cv->transposed ? presto_conv_transpose1d_backward_work_size(cv->cout, Tin, cv->k)
+				  : cv->k == 1 && cv->stride == 1 && cv->pad == 0
+					    ? 0
+					    : presto_conv1d_backward_work_size(cv->cin, Tin, cv->k, cv->stride, cv->pad,
+									       cv->dil);
+	if (w > tp->work)
+		tp->work = w;
+}
+
+static int conv_len(const vconv *cv, int Tin)
+{
+	if (!cv->transposed)
+		return presto_conv1d_out_len(Tin, cv->k, cv->stride, cv->pad, cv->dil);
+	int64_t T = (int64_t)(Tin - 1) * cv->stride - 2 * cv->pad + cv->k;
+	return T < 1 || T > INT32_MAX ? 0 : (int)T;
+}
+
+/* Lay out one item of the encoder (dec = 0, len = audio frames) or the
+ * decoder (len = latent frames); 0 when the length does not fit. */
+static int layout(const presto_vae *m, int dec, int len, tape *tp)
+{
+	const presto_oobleck_config *c = &m->c;
+	int n = c->n_blocks, ok = 1;
+	size_t off = 0;
+	tp->act = tp->work = 0;
+	tp->len = len;
+	const vconv *cin = dec ? &m->d_in : &m->e_in, *cout = dec ? &m->d_out : &m->e_out;
+	ok &= take(tp, &off, cin->cin, len, &tp->in);
+	need_work(tp, cin, len);
+	int T = ok ? conv_len(cin, len) : 0;
+	tp->T[0] = T;
+	for (int i = 0; i < n && T > 0 && ok; i++) {
+		const vblock *bl = dec ? &m->d_blk[i] : &m->e_blk[i];
+		if (dec) {
+			ok &= take(tp, &off, bl->act.c, T, &tp->a[i]);
+			need_work(tp, &bl->conv, T);
+			T = conv_len(&bl->conv, T);
+		}
+		for (int j = 0; j < 3 && T > 0 && ok; j++) {
+			ok &= take(tp, &off, bl->ru[j].c1.cin, T, &tp->xin[i][j]);
+			ok &= take(tp, &off, bl->ru[j].c1.cout, T, &tp->u[i][j]);
+			need_work(tp, &bl->ru[j].c1, T);
+		}
+		if (!dec && T > 0) {
+			ok &= take(tp, &off, bl->act.c, T, &tp->a[i]);
+			need_work(tp, &bl->conv, T);
+			T = conv_len(&bl->conv, T);
+		}
+		tp->T[i + 1] = T;
+	}
+	if (!ok || T < 1)
+		return 0;
+	ok &= take(tp, &off, cout->cin, T, &tp->xf);
+	need_work(tp, cout, T);
+	tp->Tout = conv_len(cout, T);
+	size_t unsaved = 0, pos; /* the output is not kept, but it (its gradient) must fit the buffers */
+	ok &= take(tp, &unsaved, cout->cout, tp->Tout, &pos);
+	if (dec && c->final_tanh)
+		ok &= take(tp, &off, cout->cout, tp->Tout, &tp->y);
+	tp->item = off;
+	return ok && tp->Tout > 0;
+}
+
+/* Arena for B items and scratch for this part; the arena keeps its memory
+ * when it is large enough. */
+static presto_status prepare(presto_vae_train *t, int dec, int B, int len)
+{
+	tape *tp = dec ? &t->dec : &t->enc;
+	tp->ready = 0;
+	if (B < 1)
+		return presto_error_set(PRESTO_EINVAL, "vae train: batch of %d items", B);
+	if (!layout(t->m, dec, len, tp))
+		return presto_error_set(PRESTO_EINVAL, "vae train: %d %s frames do not fit the %s", len,
+					dec ? "latent" : "audio", dec ? "decoder" : "encoder");
+	size_t total, act4, scratch;
+	if (!presto_mul_size(tp->item, (size_t)B, &total) || !presto_mul_size(tp->act, 4, &act4) ||
+	    act4 > SIZE_MAX - tp->work)
+		return presto_error_set(PRESTO_ENOMEM, "vae train: activations too large");
+	scratch = act4 + tp->work;
+	if (total > tp->cap) {
+		free(tp->arena);
+		tp->cap = 0;
+		if (!(tp->arena = presto_falloc(total)))
+			return PRESTO_ENOMEM;
+		tp->cap = total;
+	}
+	if (scratch > t->scratch_cap) {
+		free(t->scratch);
+		t->scratch_cap = 0;
+		if (!(t->scratch = presto_falloc(scratch)))
+			return PRESTO_ENOMEM;
+		t->scratch_cap = scratch;
+	}
+	tp->B = B;
+	return PRESTO_OK;
+}
+
+presto_status presto_vae_train_new(presto_vae *m, presto_vae_train **out)
+{
+	*out = NULL;
+	if (!m->ps)
+		return presto_error_set(PRESTO_EUNSUP, "vae train: the model is not built on a parameter table");
+	presto_vae_train *t = presto_calloc(1, sizeof *t);
+	if (!t)
+		return PRESTO_ENOMEM;
+	t->m = m;
+	if (!(t->dw = presto_fzalloc(m->fold_n ? m->fold_n : 1))) {
+		free(t);
+		return PRESTO_ENOMEM;
+	}
+	*out = t;
+	return PRESTO_OK;
+}
+
+void presto_vae_train_free(presto_vae_train *t)
+{
+	if (!t)
+		return;
+	free(t->enc.arena);
+	free(t->dec.arena);
+	free(t->scratch);
+	free(t->dw);
+	free(t);
+}
+
+static void conv_fwd(const vconv *cv, float *y, const float *x, int Tin, float *work)
+{
+	if (cv->transposed)
+		presto_conv_transpose1d_forward(y, x, cv->w, cv->b, cv->cin, cv->cout, Tin, cv->k, cv->stride, cv->pad,
+						work);
+	else
+		presto_conv1d_forward(y, x, cv->w, cv->b, cv->cin, cv->cout, Tin, cv->k, cv->stride, cv->pad, cv->dil,
+				      work);
+}
+
+static void snake_fwd(const vsnake *s, float *y, const float *x, int T)
+{
+	presto_snake_beta_forward(y, x, s->alpha, s->beta, s->c, T);
+}
+
+/* next[C, T] = x + c2(snake2(c1(snake1(x)))), u = c1(snake1(x)) saved. */
+static void res_fwd(const vres *r, float *next, float *u, const float *x, int T, float *S, float *work)
+{
+	snake_fwd(&r->s1, S, x, T);
+	conv_fwd(&r->c1, u, S, T, work);
+	snake_fwd(&r->s2, S, u, T);
+	conv_fwd(&r->c2, next, S, T, work);
+	presto_add_inplace(next, x, (size_t)r->c2.cout * (size_t)T);
+}
+
+/* Forward of one item into its arena slice; out = the part's output. */
+static void part_fwd(presto_vae_train *t, int dec, float *base, float *out)
+{
+	const presto_vae *m = t->m;
+	tape *tp = dec ? &t->dec : &t->enc;
+	int n = m->c.n_blocks;
+	float *S = t->scratch, *work = t->scratch + tp->act;
+	const vconv *cin = dec ? &m->d_in : &m->e_in, *cout = dec ? &m->d_out : &m->e_out;
+	/* where the input conv writes: the first saved tensor after it */
+	float *first = n == 0 ? base + tp->xf : dec ? base + tp->a[0] : base + tp->xin[0][0];
+	conv_fwd(cin, first, base + tp->in, tp->len, work);
+	for (int i = 0; i < n; i++) {
+		const vblock *bl = dec ? &m->d_blk[i] : &m->e_blk[i];
+		int T = tp->T[i];
+		if (dec) {
+			snake_fwd(&bl->act, S, base + tp->a[i], T);
+			conv_fwd(&bl->conv, base + tp->xin[i][0], S, T, work);
+			T = tp->T[i + 1];
+		}
+		for (int j = 0; j < 3; j++) {
+			float *next = j < 2 ? base + tp->xin[i][j + 1]
+				      : dec ? (i + 1 < n ? base + tp->a[i + 1] : base + tp->xf)
+					    : base + tp->a[i];
+			res_fwd(&bl->ru[j], next, base + tp->u[i][j], base + tp->xin[i][j], T, S, work);
+		}
+		if (!dec) {
+			snake_fwd(&bl->act, S, base + tp->a[i], T);
+			conv_fwd(&bl->conv, i + 1 < n ? base + tp->xin[i + 1][0] : base + tp->xf, S, T, work);
+		}
+	}
+	int T = tp->T[n];
+	snake_fwd(dec ? &m->d_act : &m->e_act, S, base + tp->xf, T);
+	conv_fwd(cout, out, S, T, work);
+	if (dec && m->c.final_tanh) {
+		size_t k = (size_t)cout->cout * (size_t)tp->Tout;
+		for (size_t i = 0; i < k; i++)
+			out[i] = tanhf(out[i]);
+		memcpy(base + tp->y, out, k * sizeof(float));
+	}
+}
+
+presto_status presto_vae_encode_train(presto_vae_train *t, float *pre, const float *audio, int B, int N)
+{
+	presto_vae *m = t->m;
+	if (!m->c.has_encoder)
+		return presto_error_set(PRESTO_EUNSUP, "vae: no encoder");
+	PRESTO_TRY(prepare(t, 0, B, N));
+	refold_part(m, 0);
+	tape *tp = &t->enc;
+	size_t nin = (size_t)m->c.audio_channels * (size_t)N, nout = (size_t)m->e_out.cout * (size_t)tp->Tout;
+	for (int b = 0; b < B; b++) {
+		float *base = tp->arena + (size_t)b * tp->item;
+		memcpy(base + tp->in, audio + (size_t)b * nin, nin * sizeof(float));
+		part_fwd(t, 0, base, pre + (size_t)b * nout);
+	}
+	tp->ready = 1;
+	return PRESTO_OK;
+}
+
+presto_status presto_vae_decode_train(presto_vae_train *t, float *audio, const float *z, int B, int Lz)
+{
+	presto_vae *m = t->m;
+	if (!m->c.has_decoder)
+		return presto_error_set(PRESTO_EUNSUP, "vae: no decoder");
+	PRESTO_TRY(prepare(t, 1, B, Lz));
+	refold_part(m, 1);
+	tape *tp = &t->dec;
+	size_t nin = (size_t)m->c.latent_dim * (size_t)Lz, nout = (size_t)m->d_out.cout * (size_t)tp->Tout;
+	float scale = m->c.scale;
+	for (int b = 0; b < B; b++) {
+		float *base = tp->arena + (size_t)b * tp->item;
+		const float *zb = z + (size_t)b * nin;
+		float *in = base + tp->in;
+		for (size_t i = 0; i < nin; i++)
+			in[i] = scale == 1.0f ? zb[i] : zb[i] * scale;
+		part_fwd(t, 1, base, audio + (size_t)b * nout);
+	}
+	tp->ready = 1;
+	return PRESTO_OK;
+}
+
+/* Backward of one conv for dy [cout, Tout]: dx (+=, may be NULL) from its
+ * input x [cin, Tin]; dw into t->dw, db into grad. */
+static void conv_bwd(presto_vae_train *t, const vconv *cv, float *dx, const float *dy, const float *x, int Tin,
+		     float *grad, float *work)
+{
+	float *dw = t->dw + cv->wo, *db = cv->b ? grad + cv->pb : NULL;
+	if (cv->transposed)
+		presto_conv_transpose1d_backward(dx, dw, db, dy, x, cv->w, cv->cin, cv->cout, Tin, cv->k, cv->stride,
+						 cv->pad, work);
+	else
+		presto_conv1d_backward(dx, dw, db, dy, x, cv->w, cv->cin, cv->cout, Tin, cv->k, cv->stride, cv->pad,
+				       cv->dil, work);
+}
+
+static void snake_bwd(const vsnake *s, float *dx, const float *dy, const float *x, int T, float *grad)
+{
+	presto_snake_beta_backward(dx, grad + s->pa, grad + s->pb, dy, x, s->alpha, s->beta, s->c, T);
+}
+
+static void zero(float *p, int C, int T) { memset(p, 0, sizeof(float) * (size_t)C * (size_t)T); }
+
+/* The scratch of a backward: G the running gradient, A recomputed snake
+ * outputs, B2 and D conv / snake input gradients, then the conv work. */
+typedef struct {
+	float *G, *A, *B2, *D, *work;
+} bufs;
+
+/* G [C, T] = d(unit output) -> d(unit input) (the identity path is already in G). */
+static void res_bwd(presto_vae_train *t, const vres *r, const float *x, const float *u, int T, float *grad,
+		    bufs *s)
+{
+	int C = r->c1.cin;
+	snake_fwd(&r->s2, s->A, u, T);
+	zero(s->B2, C, T);
+	conv_bwd(t, &r->c2, s->B2, s->G, s->A, T, grad, s->work);
+	zero(s->D, C, T);
+	snake_bwd(&r->s2, s->D, s->B2, u, T, grad);
+	snake_fwd(&r->s1, s->A, x, T);
+	zero(s->B2, C, T);
+	conv_bwd(t, &r->c1, s->B2, s->D, s->A, T, grad, s->work);
+	snake_bwd(&r->s1, s->G, s->B2, x, T, grad);
+}
+
+/* G = d(conv(snake(x))) [cout, conv_len(T)] -> d x [cin, T]. */
+static void snake_conv_bwd(presto_vae_train *t, const vsnake *sn, const vconv *cv, const float *x, int T,
+			   float *grad, bufs *s)
+{
+	snake_fwd(sn, s->A, x, T);
+	zero(s->B2, cv->cin, T);
+	conv_bwd(t, cv, s->B2, s->G, s->A, T, grad, s->work);
+	zero(s->G, cv->cin, T);
+	snake_bwd(sn, s->G, s->B2, x, T, grad);
+}
+
+/* One item: G holds d(output) -> d(output of the input conv). */
+static void part_bwd(presto_vae_train *t, int dec, const float *base, float *grad, bufs *s)
+{
+	const presto_vae *m = t->m;
+	tape *tp = dec ? &t->dec : &t->enc;
+	int n = m->c.n_blocks;
+	const vconv *cout = dec ? &m->d_out : &m->e_out;
+	snake_conv_bwd(t, dec ? &m->d_act : &m->e_act, cout, base + tp->xf, tp->T[n], grad, s);
+	for (int i = n - 1; i >= 0; i--) {
+		const vblock *bl = dec ? &m->d_blk[i] : &m->e_blk[i];
+		if (!dec)
+			snake_conv_bwd(t, &bl->act, &bl->conv, base + tp->a[i], tp->T[i], grad, s);
+		int T = dec ? tp->T[i + 1] : tp->T[i];
+		for (int j = 2; j >= 0; j--)
+			res_bwd(t, &bl->ru[j], base + tp->xin[i][j], base + tp->u[i][j], T, grad, s);
+		if (dec)
+			snake_conv_bwd(t, &bl->act, &bl->conv, base + tp->a[i], tp->T[i], grad, s);
+	}
+}
+
+/* Backward of the last forward of a part over its B items. */
+static presto_status backward(presto_vae_train *t, int dec, float *dx, float *grad, const float *dout)
+{
+	presto_vae *m = t->m;
+	tape *tp = dec ? &t->dec : &t->enc;
+	if (!tp->ready)
+		return presto_error_set(PRESTO_EINVAL, "vae backward: no %s forward to go back through",
+					dec ? "decoder" : "encoder");
+	vconv *cv[MAX_CONVS];
+	int k = part_convs(m, dec, cv);
+	for (int i = 0; i < k; i++)
+		memset(t->dw + cv[i]->wo, 0, sizeof(float) * (size_t)conv_rows(cv[i]) * (size_t)conv_rest(cv[i]));
+	bufs s = {.G = t->scratch, .A = t->scratch + tp->act, .B2 = t->scratch + 2 * tp->act,
+		  .D = t->scratch + 3 * tp->act, .work = t->scratch + 4 * tp->act};
+	const vconv *cin = dec ? &m->d_in : &m->e_in, *cout = dec ? &m->d_out : &m->e_out;
+	size_t nin = (size_t)cin->cin * (size_t)tp->len, nout = (size_t)cout->cout * (size_t)tp->Tout;
+	float scale = m->c.scale;
+	int scaled = dec && scale != 1.0f;
+	for (int b = 0; b < tp->B; b++) {
+		const float *base = tp->arena + (size_t)b * tp->item;
+		memcpy(s.G, dout + (size_t)b * nout, nout * sizeof(float));
+		if (dec && m->c.final_tanh) {
+			const float *y = base + tp->y;
+			for (size_t i = 0; i < nout; i++)
+				s.G[i] *= 1.0f - y[i] * y[i];
+		}
+		part_bwd(t, dec, base, grad, &s);
+		float *dxb = dx ? dx + (size_t)b * nin : NULL;
+		if (scaled && dxb) {
+			/* d(z * scale) into D (free by now), then dz += scale * it */
+			zero(s.D, cin->cin, tp->len);
+			conv_bwd(t, cin, s.D, s.G, base + tp->in, tp->len, grad, s.work);
+			for (size_t i = 0; i < nin; i++)
+				dxb[i] += s.D[i] * scale;
+		} else {
+			conv_bwd(t, cin, dxb, s.G, base + tp->in, tp->len, grad, s.work);
+		}
+	}
+	for (int i = 0; i < k; i++)
+		presto_weight_norm_backward(grad + cv[i]->pg, grad + cv[i]->pv, t->dw + cv[i]->wo, cv[i]->g, cv[i]->v,
+					    conv_rows(cv[i]), conv_rest(cv[i]));
+	return PRESTO_OK;
+}
+
+presto_status presto_vae_encode_backward(presto_vae_train *t, float *d_audio, float *grad, const float *d_pre)
+{
+	return backward(t, 0, d_audio, grad, d_pre);
+}
+
+presto_status presto_vae_decode_backward(presto_vae_train *t, float *dz, float *grad, const float *d_audio)
+{
+	return backward(t, 1, dz, grad, d_audio);
+}
+
+void presto_vae_bottleneck_backward(const presto_oobleck_config *c, float *d_pre, const float *d_z, double d_kl,
+				    const float *pre, const float *noise, int Lz)
+{
+	size_t n = (size_t)c->latent_dim * (size_t)Lz;
+	float scale = c->scale > 0 ? c->scale : 1.0f;
+	double kw = Lz > 0 ? d_kl / Lz : 0;
+	for (size_t i = 0; i < n; i++) {
+		float mean = pre[i], x = pre[n + i];
+		float sd = softplus(x) + 1e-4f;
+		/* softplus' = sigmoid (1 above the threshold where softplus is x) */
+		double sig = x > 20.0f ? 1.0 : 1.0 / (1.0 + exp(-(double)x));
+		/* kl term: mean^2 + sd^2 - log sd^2 - 1 */
+		double dm = kw * 2.0 * mean, dsd = kw * (2.0 * sd - 2.0 / sd);
+		if (d_z) {
+			double g = scale == 1.0f ? d_z[i] : (double)d_z[i] / scale;
+			dm += g;
+			if (noise)
+				dsd += g * noise[i];
+		}
+		d_pre[i] += (float)dm;
+		d_pre[n + i] += (float)(dsd * sig);
+	}
 }

@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "params.h"
 #include "safetensors.h"
 
 #define PRESTO_OOBLECK_MAX_BLOCKS 16
@@ -80,5 +81,68 @@ void presto_vae_bottleneck(const presto_oobleck_config *c, float *z, const float
  * z[latent_dim, Lz] (decoded from z * c->scale). Hook names:
  * decoder.layers.{i} with shape [C, T]. */
 presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int Lz, presto_hook hook, void *ctx);
+
+/* ---- training ----
+ *
+ * The trainable model: parameters in a presto_params table (weight_g,
+ * weight_v, bias of every weight-normed conv, alpha, beta of every SnakeBeta,
+ * under their reference names), weights folded from g and v before each
+ * training forward (g and v are what is trained). A training forward runs B
+ * items one after the other and keeps what the backward needs in an arena
+ * that is allocated once per (B, length) and reused; the backward then
+ * accumulates (+=) into a gradient buffer of the table's layout
+ * (presto_params_buffer()) and into the input gradient. Memory per item is
+ * about 2 + 7 * n_blocks activations of the widest [C, T] sizes; the
+ * convolutions run untiled (im2col of each whole conv). */
+
+/* Declare the parameters of the encoder and/or decoder in ps (names
+ * prefix + "encoder.layers..." / "decoder.layers...", torch shapes;
+ * weight_v with weight decay, the others without); call
+ * presto_params_alloc() afterwards (other tensors may be declared too). The
+ * config's has_encoder / has_decoder are not consulted: the geometry is
+ * shared. */
+presto_status presto_oobleck_params(const presto_oobleck_config *c, const char *prefix, int encoder, int decoder,
+				    presto_params *ps);
+/* A model on ps's allocated data (every declared tensor of the parts asked
+ * for must be there with its shape): biases and Snake parameters are read in
+ * place, weights are folded into the model's own buffer. ps must outlive the
+ * model and keep its data allocation. presto_vae_encode / presto_vae_decode
+ * work on it too (with the weights of the last fold). */
+presto_status presto_vae_from_params(const presto_oobleck_config *c, const presto_params *ps, const char *prefix,
+				     int encoder, int decoder, presto_vae **out);
+/* Fold weight_g / weight_v into the weights again (after an optimizer step,
+ * before presto_vae_encode / presto_vae_decode; the training forwards do it
+ * themselves). No-op for a loaded model. */
+void presto_vae_refold(presto_vae *m);
+
+typedef struct presto_vae_train presto_vae_train;
+/* Training state of a table model (EUNSUP for a loaded one): one arena for
+ * the encoder, one for the decoder, shared scratch. */
+presto_status presto_vae_train_new(presto_vae *m, presto_vae_train **out);
+void presto_vae_train_free(presto_vae_train *t);
+
+/* Encoder forward of B items: pre[B, encoder_out_dim, presto_vae_latent_len(N)]
+ * for audio[B, audio_channels, N] (refolds the encoder weights first). */
+presto_status presto_vae_encode_train(presto_vae_train *t, float *pre, const float *audio, int B, int N);
+/* Backward of the last presto_vae_encode_train (parameters unchanged since):
+ * d_pre [B, encoder_out_dim, Lz] -> d_audio [B, audio_channels, N] (+=, NULL
+ * when not needed) and the encoder's entries of grad (+=). */
+presto_status presto_vae_encode_backward(presto_vae_train *t, float *d_audio, float *grad, const float *d_pre);
+/* Decoder forward of B items: audio[B, audio_channels, presto_vae_audio_len(Lz)]
+ * for z[B, latent_dim, Lz] (decoded from z * c->scale; refolds the decoder
+ * weights first). */
+presto_status presto_vae_decode_train(presto_vae_train *t, float *audio, const float *z, int B, int Lz);
+/* Backward of the last presto_vae_decode_train: d_audio [B, audio_channels, N]
+ * -> dz [B, latent_dim, Lz] (+=, may be NULL) and the decoder's entries of
+ * grad (+=). */
+presto_status presto_vae_decode_backward(presto_vae_train *t, float *dz, float *grad, const float *d_audio);
+
+/* Backward of presto_vae_bottleneck for one item: d_pre [encoder_out_dim, Lz]
+ * += the gradient through z (d_z [latent_dim, Lz], NULL for none) and
+ * through kl (d_kl = dLoss/dkl of this item's kl; 0 for none), with the same
+ * pre and noise (NULL: z = mean / scale). For the batch KL of the reference
+ * (mean over items), each item's d_kl is dLoss/dKL / B. */
+void presto_vae_bottleneck_backward(const presto_oobleck_config *c, float *d_pre, const float *d_z, double d_kl,
+				    const float *pre, const float *noise, int Lz);
 
 #endif

@@ -1,6 +1,6 @@
 /* ops.h - the plain C reference of every op (fp32, no fast-math).
  *
- * One op = one forward function here (backward passes come with training);
+ * One op = one forward and one backward function, in lib/ops/<file>.c;
  * kernels/<op>.cu holds the CUDA twin with the same arguments plus a stream.
  * Layouts are row-major. Shape letters: N rows (tokens), B batch, T frames or
  * tokens, C channels, D width, H heads, Dh head width, K kernel size.
@@ -10,18 +10,35 @@
 
 #include <stddef.h>
 
+/* Backward passes (training): presto_<op>_backward takes dL/dy and the
+ * forward's inputs and ACCUMULATES (+=) into the gradients of the inputs and
+ * parameters (llm.c style), so the caller zeroes them once and several uses of
+ * a tensor sum up; a NULL gradient pointer means "not needed" (its work is
+ * skipped). Gradient outputs must not alias dy or the forward's inputs unless
+ * noted (presto_rope_backward works in place). */
+
 /* Number of threads the GEMMs may use (OpenBLAS); <= 0 leaves the default (all cores). */
 void presto_set_threads(int n);
 
 /* y[N,O] = x[N,In] W[O,In]^T + b[O] (b may be NULL). GEMM through BLAS. */
 void presto_linear_forward(float *y, const float *x, const float *w, const float *b, int N, int In, int O);
+/* dx[N,In] += dy W, dW[O,In] += dy^T x, db[O] += sum over rows of dy (GEMMs
+ * through BLAS; db summed row by row in order). */
+void presto_linear_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w, int N,
+			    int In, int O);
 
 /* LayerNorm over the last dim D: y = (x - mean)/sqrt(var + eps) * gamma + beta
  * (biased variance; gamma/beta may be NULL). */
 void presto_layernorm_forward(float *y, const float *x, const float *gamma, const float *beta, int N, int D, float eps);
+/* dx, dgamma [D], dbeta [D]; the row statistics are recomputed from x as the
+ * forward computes them (nothing saved but x). */
+void presto_layernorm_backward(float *dx, float *dgamma, float *dbeta, const float *dy, const float *x,
+			       const float *gamma, int N, int D, float eps);
 
 /* T5 RMSNorm: y = x * rsqrt(mean(x^2) + eps) * w (w may be NULL). */
 void presto_rmsnorm_forward(float *y, const float *x, const float *w, int N, int D, float eps);
+void presto_rmsnorm_backward(float *dx, float *dw, const float *dy, const float *x, const float *w, int N, int D,
+			     float eps);
 
 /* Element-wise activations (y may equal x). */
 void presto_silu_forward(float *y, const float *x, size_t n);
@@ -30,13 +47,22 @@ void presto_relu_forward(float *y, const float *x, size_t n);
 void presto_gelu_tanh_forward(float *y, const float *x, size_t n);
 /* exact erf GELU */
 void presto_gelu_forward(float *y, const float *x, size_t n);
+/* Their backwards from the forward's input x: dx += dy * f'(x). */
+void presto_silu_backward(float *dx, const float *dy, const float *x, size_t n);
+void presto_relu_backward(float *dx, const float *dy, const float *x, size_t n);
+void presto_gelu_tanh_backward(float *dx, const float *dy, const float *x, size_t n);
+void presto_gelu_backward(float *dx, const float *dy, const float *x, size_t n);
 
 /* SwiGLU on the output of one projection: xg [N, 2F] = [x | gate];
  * y[N,F] = x * silu(gate) (stable-audio-tools GLU: x, gate = chunk(2)). */
 void presto_swiglu_forward(float *y, const float *xg, int N, int F);
+/* dxg [N, 2F] += (dy silu(gate) | dy x silu'(gate)). */
+void presto_swiglu_backward(float *dxg, const float *dy, const float *xg, int N, int F);
 
 /* y = a * b element-wise (y may alias a or b). */
 void presto_mul_forward(float *y, const float *a, const float *b, size_t n);
+/* da += dy b, db += dy a. */
+void presto_mul_backward(float *da, float *db, const float *dy, const float *a, const float *b, size_t n);
 /* y += x */
 void presto_add_inplace(float *y, const float *x, size_t n);
 
@@ -46,6 +72,9 @@ void presto_add_inplace(float *y, const float *x, size_t n);
  * j < rot_dim/2; dims [0, rot_dim/2) pair with [rot_dim/2, rot_dim). Angles are
  * computed in fp32 as the reference does. */
 void presto_rope_forward(float *x, int T, int H, int Dh, int stride, int rot_dim, const float *inv_freq, int pos0);
+/* Its backward IN PLACE (not accumulating): dx holds dL/dy on entry and dL/dx
+ * on return (the rotation by the negative angle), same layout and arguments. */
+void presto_rope_backward(float *dx, int T, int H, int Dh, int stride, int rot_dim, const float *inv_freq, int pos0);
 
 /* Multi-head attention with grouped-query heads.
  * q: B*Tq tokens, token (b,t) at q + (b*Tq + t)*qs, H heads of Dh floats;
@@ -58,10 +87,27 @@ void presto_rope_forward(float *x, int T, int H, int Dh, int stride, int rot_dim
 void presto_attention_forward(float *o, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H,
 			      int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
 			      const float *key_mask);
+/* Its backward from dout [B, Tq, H*Dh]: dq, dk, dv (laid out as q, k, v, with
+ * the same strides qs, ks, vs; the H/KVH query heads of a group sum into
+ * their kv head) and dbias [H, Tq, Tk] (summed over the batch) accumulate.
+ * The probabilities are recomputed from q and k (flash-attention style: no
+ * saved state; scratch of 2*Tq*Tk floats is allocated, abort() if that
+ * fails, as the forward). An item whose keys are all masked has constant
+ * (uniform) attention: no gradient reaches its q, k or bias; masked keys get
+ * none either. */
+void presto_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+			       const float *k, const float *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs,
+			       int ks, int vs, float scale, const float *bias, const float *key_mask);
 
 /* Snake with log-scale parameters (SnakeBeta, alpha_logscale):
  * y = x + 1/(exp(beta[c]) + 1e-9) * sin(exp(alpha[c]) x)^2; x, y [C, T]. */
 void presto_snake_beta_forward(float *y, const float *x, const float *alpha, const float *beta, int C, int T);
+/* Backward (lib/ops/snake.c): dx [C, T] += dy * dy/dx, dalpha[c] and
+ * dbeta[c] += the sums over t of dy times the derivative with respect to the
+ * LOG-scale parameters. Any of dx, dalpha, dbeta may be NULL; dx must not
+ * alias dy. */
+void presto_snake_beta_backward(float *dx, float *dalpha, float *dbeta, const float *dy, const float *x,
+				const float *alpha, const float *beta, int C, int T);
 
 /* 1-D convolution of one item: x [Cin, Tin] -> y [Cout, Tout],
  * w [Cout, Cin, K] (torch layout), b [Cout] or NULL, zero padding `pad` on
@@ -71,6 +117,13 @@ int presto_conv1d_out_len(int Tin, int K, int stride, int pad, int dil);
 size_t presto_conv1d_work_size(int Cin, int Tin, int K, int stride, int pad, int dil);
 void presto_conv1d_forward(float *y, const float *x, const float *w, const float *b, int Cin, int Cout, int Tin,
 			   int K, int stride, int pad, int dil, float *work);
+/* Backward for dy [Cout, Tout]: dx [Cin, Tin] += d/dx, dw [Cout, Cin, K] +=
+ * d/dw, db [Cout] += sum over t of dy (each may be NULL; x is needed for dw,
+ * w for dx). work: presto_conv1d_backward_work_size() floats (unused for
+ * pointwise convs) or NULL to allocate. dx must not alias dy or x. */
+size_t presto_conv1d_backward_work_size(int Cin, int Tin, int K, int stride, int pad, int dil);
+void presto_conv1d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+			    int Cin, int Cout, int Tin, int K, int stride, int pad, int dil, float *work);
 
 /* Transposed 1-D convolution of one item: x [Cin, Tin] -> y [Cout, Tout],
  * w [Cin, Cout, K] (torch ConvTranspose1d layout), b [Cout] or NULL,
@@ -79,12 +132,27 @@ int presto_conv_transpose1d_out_len(int Tin, int K, int stride, int pad);
 size_t presto_conv_transpose1d_work_size(int Cout, int Tin, int K);
 void presto_conv_transpose1d_forward(float *y, const float *x, const float *w, const float *b, int Cin, int Cout,
 				     int Tin, int K, int stride, int pad, float *work);
+/* Backward for dy [Cout, Tout]: dx [Cin, Tin], dw [Cin, Cout, K], db [Cout]
+ * accumulate (+=; each may be NULL). work:
+ * presto_conv_transpose1d_backward_work_size() floats or NULL. */
+size_t presto_conv_transpose1d_backward_work_size(int Cout, int Tin, int K);
+void presto_conv_transpose1d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+				      const float *w, int Cin, int Cout, int Tin, int K, int stride, int pad,
+				      float *work);
 
 /* Weight-norm folding (torch.nn.utils.weight_norm, dim=0):
  * w[i, :] = g[i] * v[i, :] / ||v[i, :]|| for i < D0, rows of `rest` floats. */
 void presto_weight_norm_fold(float *w, const float *g, const float *v, int D0, int rest);
+/* Backward (lib/ops/conv.c) from dw [D0, rest] (the gradient of the folded
+ * weight): dg [D0] += sum_j dw v / ||v||, dv [D0, rest] += (g / ||v||)
+ * (dw - (dg_i / ||v||) v) (dg_i the row's own term). Either may be NULL. */
+void presto_weight_norm_backward(float *dg, float *dv, const float *dw, const float *g, const float *v, int D0,
+				 int rest);
 
 /* Fourier features: y[N, 2*F] = [cos(2 pi t[n] w[f]), sin(2 pi t[n] w[f])]. */
 void presto_fourier_features_forward(float *y, const float *t, const float *w, int N, int F);
+/* Its backward: dt [N] and dw [F] accumulate. */
+void presto_fourier_features_backward(float *dt, float *dw, const float *dy, const float *t, const float *w, int N,
+				      int F);
 
 #endif

@@ -1,4 +1,4 @@
-/* act.c - element-wise activations, SwiGLU, Snake, Fourier features. */
+/* act.c - element-wise activations, SwiGLU, Fourier features. */
 #include <math.h>
 
 #include "ops.h"
@@ -18,10 +18,25 @@ void presto_silu_forward(float *y, const float *x, size_t n)
 		y[i] = x[i] / (1.0f + expf(-x[i]));
 }
 
+void presto_silu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float s = 1.0f / (1.0f + expf(-x[i]));
+		dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+	}
+}
+
 void presto_relu_forward(float *y, const float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void presto_relu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (x[i] > 0.0f)
+			dx[i] += dy[i];
 }
 
 void presto_gelu_tanh_forward(float *y, const float *x, size_t n)
@@ -34,11 +49,30 @@ void presto_gelu_tanh_forward(float *y, const float *x, size_t n)
 	}
 }
 
+void presto_gelu_tanh_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+	const float k = 0.7978845608028654f;
+	for (size_t i = 0; i < n; i++) {
+		float u = x[i], th = tanhf(k * (u + 0.044715f * u * u * u));
+		float d = 0.5f * (1.0f + th) + 0.5f * u * (1.0f - th * th) * k * (1.0f + 3.0f * 0.044715f * u * u);
+		dx[i] += dy[i] * d;
+	}
+}
+
 void presto_gelu_forward(float *y, const float *x, size_t n)
 {
 #pragma omp parallel for schedule(static) if (n > 65536)
 	for (size_t i = 0; i < n; i++)
 		y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.7071067811865476f));
+}
+
+void presto_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		float u = x[i];
+		float d = 0.5f * (1.0f + erff(u * 0.7071067811865476f)) + u * 0.3989422804014327f * expf(-0.5f * u * u);
+		dx[i] += dy[i] * d;
+	}
 }
 
 void presto_swiglu_forward(float *y, const float *xg, int N, int F)
@@ -52,30 +86,39 @@ void presto_swiglu_forward(float *y, const float *xg, int N, int F)
 	}
 }
 
+void presto_swiglu_backward(float *dxg, const float *dy, const float *xg, int N, int F)
+{
+	for (int n = 0; n < N; n++) {
+		const float *a = xg + (size_t)n * 2 * F, *g = a + F, *dr = dy + (size_t)n * F;
+		float *da = dxg + (size_t)n * 2 * F, *dg = da + F;
+		for (int f = 0; f < F; f++) {
+			float s = 1.0f / (1.0f + expf(-g[f]));
+			da[f] += dr[f] * (g[f] * s);
+			dg[f] += dr[f] * a[f] * s * (1.0f + g[f] * (1.0f - s));
+		}
+	}
+}
+
 void presto_mul_forward(float *y, const float *a, const float *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		y[i] = a[i] * b[i];
 }
 
+void presto_mul_backward(float *da, float *db, const float *dy, const float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (da)
+			da[i] += dy[i] * b[i];
+		if (db)
+			db[i] += dy[i] * a[i];
+	}
+}
+
 void presto_add_inplace(float *y, const float *x, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		y[i] += x[i];
-}
-
-void presto_snake_beta_forward(float *y, const float *x, const float *alpha, const float *beta, int C, int T)
-{
-#pragma omp parallel for schedule(static) if ((size_t)C * T > 65536)
-	for (int c = 0; c < C; c++) {
-		float a = expf(alpha[c]), ib = 1.0f / (expf(beta[c]) + 1e-9f);
-		const float *xr = x + (size_t)c * T;
-		float *yr = y + (size_t)c * T;
-		for (int t = 0; t < T; t++) {
-			float s = sinf(a * xr[t]);
-			yr[t] = xr[t] + ib * s * s;
-		}
-	}
 }
 
 void presto_fourier_features_forward(float *y, const float *t, const float *w, int N, int F)
@@ -89,15 +132,22 @@ void presto_fourier_features_forward(float *y, const float *t, const float *w, i
 		}
 }
 
-void presto_weight_norm_fold(float *w, const float *g, const float *v, int D0, int rest)
+void presto_fourier_features_backward(float *dt, float *dw, const float *dy, const float *t, const float *w, int N,
+				      int F)
 {
-	for (int i = 0; i < D0; i++) {
-		const float *vr = v + (size_t)i * rest;
-		double ss = 0;
-		for (int j = 0; j < rest; j++)
-			ss += (double)vr[j] * vr[j];
-		float s = (float)(g[i] / sqrt(ss));
-		for (int j = 0; j < rest; j++)
-			w[(size_t)i * rest + j] = vr[j] * s;
+	const float two_pi = 6.283185307179586f;
+	for (int n = 0; n < N; n++) {
+		const float *dc = dy + (size_t)n * 2 * F, *ds = dc + F;
+		double st = 0;
+		for (int f = 0; f < F; f++) {
+			float a = two_pi * t[n] * w[f];
+			/* dL/da = -sin(a) dy_cos + cos(a) dy_sin */
+			float ga = ds[f] * cosf(a) - dc[f] * sinf(a);
+			st += (double)ga * w[f];
+			if (dw)
+				dw[f] += ga * (two_pi * t[n]);
+		}
+		if (dt)
+			dt[n] += (float)(st * two_pi);
 	}
 }

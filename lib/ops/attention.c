@@ -1,4 +1,8 @@
-/* attention.c - multi-head attention with grouped-query heads (fp32 softmax). */
+/* attention.c - multi-head attention with grouped-query heads (fp32 softmax).
+ *
+ * The backward recomputes the probabilities from q and k (flash-attention
+ * style) with the very code of the forward, so nothing of size Tq*Tk*H is
+ * kept between the passes. */
 #include <cblas.h>
 #include <float.h>
 #include <math.h>
@@ -6,6 +10,42 @@
 #include <string.h>
 
 #include "ops.h"
+
+/* s[Tq, Tk] = softmax over keys of (scale q k^T + bias[h] + mask) for item b,
+ * head h. */
+static void attention_probs(float *s, const float *qb, const float *kb, int b, int h, int Tq, int Tk, int qs, int ks,
+			    int Dh, float scale, const float *bias, const float *key_mask)
+{
+	/* s[Tq, Tk] = scale * q k^T */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, Dh, scale, qb, qs, kb, ks, 0.0f, s, Tk);
+#pragma omp parallel for schedule(static) if ((size_t)Tq * Tk > 16384)
+	for (int i = 0; i < Tq; i++) {
+		float *row = s + (size_t)i * Tk;
+		if (bias) {
+			const float *br = bias + ((size_t)h * Tq + i) * Tk;
+			for (int j = 0; j < Tk; j++)
+				row[j] += br[j];
+		}
+		if (key_mask) {
+			const float *m = key_mask + (size_t)b * Tk;
+			for (int j = 0; j < Tk; j++)
+				if (m[j] == 0.0f)
+					row[j] += -FLT_MAX;
+		}
+		float mx = -INFINITY;
+		for (int j = 0; j < Tk; j++)
+			if (row[j] > mx)
+				mx = row[j];
+		double sum = 0;
+		for (int j = 0; j < Tk; j++) {
+			row[j] = expf(row[j] - mx);
+			sum += row[j];
+		}
+		float inv = (float)(1.0 / sum);
+		for (int j = 0; j < Tk; j++)
+			row[j] *= inv;
+	}
+}
 
 void presto_attention_forward(float *o, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H,
 			      int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
@@ -21,39 +61,75 @@ void presto_attention_forward(float *o, const float *q, const float *k, const fl
 			const float *kb = k + (size_t)b * Tk * ks + (size_t)(h / group) * Dh;
 			const float *vb = v + (size_t)b * Tk * vs + (size_t)(h / group) * Dh;
 			float *ob = o + (size_t)b * Tq * H * Dh + (size_t)h * Dh;
-			/* s[Tq, Tk] = scale * q k^T */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, Dh, scale, qb, qs, kb, ks, 0.0f, s, Tk);
-#pragma omp parallel for schedule(static) if ((size_t)Tq * Tk > 16384)
-			for (int i = 0; i < Tq; i++) {
-				float *row = s + (size_t)i * Tk;
-				if (bias) {
-					const float *br = bias + ((size_t)h * Tq + i) * Tk;
-					for (int j = 0; j < Tk; j++)
-						row[j] += br[j];
-				}
-				if (key_mask) {
-					const float *m = key_mask + (size_t)b * Tk;
-					for (int j = 0; j < Tk; j++)
-						if (m[j] == 0.0f)
-							row[j] += -FLT_MAX;
-				}
-				float mx = -INFINITY;
-				for (int j = 0; j < Tk; j++)
-					if (row[j] > mx)
-						mx = row[j];
-				double sum = 0;
-				for (int j = 0; j < Tk; j++) {
-					row[j] = expf(row[j] - mx);
-					sum += row[j];
-				}
-				float inv = (float)(1.0 / sum);
-				for (int j = 0; j < Tk; j++)
-					row[j] *= inv;
-			}
+			attention_probs(s, qb, kb, b, h, Tq, Tk, qs, ks, Dh, scale, bias, key_mask);
 			/* o[Tq, Dh] = p[Tq, Tk] v[Tk, Dh] */
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, Dh, Tk, 1.0f, s, Tk, vb, vs, 0.0f, ob,
 				    H * Dh);
 		}
 	}
 	free(s);
+}
+
+void presto_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+			       const float *k, const float *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs,
+			       int ks, int vs, float scale, const float *bias, const float *key_mask)
+{
+	if (B <= 0 || Tq <= 0 || Tk <= 0 || H <= 0)
+		return;
+	int group = H / KVH;
+	size_t ss = (size_t)Tq * Tk;
+	float *p = malloc(sizeof(float) * 2 * ss);
+	if (!p)
+		abort(); /* scratch of 2*Tq*Tk floats, as the forward's */
+	float *dp = p + ss;
+	for (int b = 0; b < B; b++) {
+		/* an item whose keys are all masked attends uniformly whatever q
+		 * and k are: its scores get no gradient */
+		int live = 1;
+		if (key_mask) {
+			live = 0;
+			for (int j = 0; j < Tk && !live; j++)
+				live = key_mask[(size_t)b * Tk + j] != 0.0f;
+		}
+		for (int h = 0; h < H; h++) {
+			size_t ko = (size_t)b * Tk * ks + (size_t)(h / group) * Dh;
+			size_t vo = (size_t)b * Tk * vs + (size_t)(h / group) * Dh;
+			const float *qb = q + (size_t)b * Tq * qs + (size_t)h * Dh;
+			const float *kb = k + ko, *vb = v + vo;
+			const float *gb = dout + (size_t)b * Tq * H * Dh + (size_t)h * Dh;
+			attention_probs(p, qb, kb, b, h, Tq, Tk, qs, ks, Dh, scale, bias, key_mask);
+			/* dv[Tk, Dh] += p^T dO */
+			if (dv)
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, Dh, Tq, 1.0f, p, Tk, gb, H * Dh,
+					    1.0f, dv + vo, vs);
+			if (!live || !(dq || dk || dbias))
+				continue;
+			/* dp[Tq, Tk] = dO v^T; ds = p (dp - rowsum(p dp)) in place */
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, Dh, 1.0f, gb, H * Dh, vb, vs, 0.0f,
+				    dp, Tk);
+			for (int i = 0; i < Tq; i++) {
+				const float *pr = p + (size_t)i * Tk;
+				float *dr = dp + (size_t)i * Tk;
+				double dot = 0;
+				for (int j = 0; j < Tk; j++)
+					dot += (double)pr[j] * dr[j];
+				float d = (float)dot;
+				for (int j = 0; j < Tk; j++)
+					dr[j] = pr[j] * (dr[j] - d);
+				if (dbias) {
+					float *br = dbias + ((size_t)h * Tq + i) * Tk;
+					for (int j = 0; j < Tk; j++)
+						br[j] += dr[j];
+				}
+			}
+			/* dq[Tq, Dh] += scale ds k; dk[Tk, Dh] += scale ds^T q */
+			if (dq)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, Dh, Tk, scale, dp, Tk, kb, ks,
+					    1.0f, dq + (size_t)b * Tq * qs + (size_t)h * Dh, qs);
+			if (dk)
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, Dh, Tq, scale, dp, Tk, qb, qs,
+					    1.0f, dk + ko, ks);
+		}
+	}
+	free(p);
 }

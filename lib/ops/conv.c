@@ -1,5 +1,7 @@
-/* conv.c - 1-D convolution and transposed convolution (im2col + GEMM). */
+/* conv.c - 1-D convolution and transposed convolution (im2col + GEMM) with
+ * their backward passes, and the backward of weight-norm folding. */
 #include <cblas.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -94,4 +96,161 @@ void presto_conv_transpose1d_forward(float *y, const float *x, const float *w, c
 		}
 	}
 	free(own);
+}
+
+size_t presto_conv1d_backward_work_size(int Cin, int Tin, int K, int stride, int pad, int dil)
+{
+	return presto_conv1d_work_size(Cin, Tin, K, stride, pad, dil);
+}
+
+/* y = W cols + b with cols = im2col(x), so dW += dy cols^T, db += rows of dy,
+ * dcols = W^T dy and dx += col2im(dcols). work holds cols, then dcols. */
+void presto_conv1d_backward(float *dx, float *dw, float *db, const float *dy, const float *x, const float *w,
+			    int Cin, int Cout, int Tin, int K, int stride, int pad, int dil, float *work)
+{
+	int Tout = presto_conv1d_out_len(Tin, K, stride, pad, dil);
+	if (Tout <= 0)
+		return;
+	int CK = Cin * K;
+	if (db)
+		for (int o = 0; o < Cout; o++) {
+			const float *g = dy + (size_t)o * Tout;
+			double s = 0;
+			for (int t = 0; t < Tout; t++)
+				s += g[t];
+			db[o] += (float)s;
+		}
+	if (K == 1 && stride == 1 && pad == 0) {
+		/* pointwise: cols = x */
+		if (dw)
+			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, Cin, Tout, 1.0f, dy, Tout, x, Tin,
+				    1.0f, dw, Cin);
+		if (dx)
+			cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Cin, Tout, Cout, 1.0f, w, Cin, dy, Tout,
+				    1.0f, dx, Tin);
+		return;
+	}
+	if (!dw && !dx)
+		return;
+	float *own = NULL;
+	float *cols = work ? work
+			   : (own = malloc(sizeof(float) * presto_conv1d_backward_work_size(Cin, Tin, K, stride, pad, dil)));
+	if (!cols)
+		abort();
+	if (dw) {
+		/* cols[(c*K + k), t] = x[c, t*stride - pad + k*dil] */
+		for (int c = 0; c < Cin; c++)
+			for (int k = 0; k < K; k++) {
+				float *row = cols + ((size_t)c * K + k) * Tout;
+				const float *xr = x + (size_t)c * Tin;
+				for (int t = 0; t < Tout; t++) {
+					int i = t * stride - pad + k * dil;
+					row[t] = (i >= 0 && i < Tin) ? xr[i] : 0.0f;
+				}
+			}
+		/* dW[Cout, Cin*K] += dy[Cout, Tout] cols^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, CK, Tout, 1.0f, dy, Tout, cols, Tout, 1.0f,
+			    dw, CK);
+	}
+	if (dx) {
+		/* dcols[Cin*K, Tout] = W^T dy, then col2im */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, CK, Tout, Cout, 1.0f, w, CK, dy, Tout, 0.0f, cols,
+			    Tout);
+		for (int c = 0; c < Cin; c++) {
+			float *xr = dx + (size_t)c * Tin;
+			for (int k = 0; k < K; k++) {
+				const float *row = cols + ((size_t)c * K + k) * Tout;
+				for (int t = 0; t < Tout; t++) {
+					int i = t * stride - pad + k * dil;
+					if (i >= 0 && i < Tin)
+						xr[i] += row[t];
+				}
+			}
+		}
+	}
+	free(own);
+}
+
+size_t presto_conv_transpose1d_backward_work_size(int Cout, int Tin, int K)
+{
+	return presto_conv_transpose1d_work_size(Cout, Tin, K);
+}
+
+/* y = col2im(W^T x) + b, so dcols = im2col(dy) [Cout*K, Tin],
+ * dW[Cin, Cout*K] += x dcols^T, dx += W dcols, db += rows of dy. */
+void presto_conv_transpose1d_backward(float *dx, float *dw, float *db, const float *dy, const float *x,
+				      const float *w, int Cin, int Cout, int Tin, int K, int stride, int pad,
+				      float *work)
+{
+	int Tout = presto_conv_transpose1d_out_len(Tin, K, stride, pad);
+	if (Tout <= 0)
+		return;
+	if (db)
+		for (int o = 0; o < Cout; o++) {
+			const float *g = dy + (size_t)o * Tout;
+			double s = 0;
+			for (int t = 0; t < Tout; t++)
+				s += g[t];
+			db[o] += (float)s;
+		}
+	if (!dw && !dx)
+		return;
+	float *own = NULL;
+	float *cols = work ? work : (own = malloc(sizeof(float) * presto_conv_transpose1d_backward_work_size(Cout, Tin, K)));
+	if (!cols)
+		abort();
+	for (int o = 0; o < Cout; o++) {
+		const float *g = dy + (size_t)o * Tout;
+		for (int k = 0; k < K; k++) {
+			float *row = cols + ((size_t)o * K + k) * Tin;
+			for (int t = 0; t < Tin; t++) {
+				int i = t * stride - pad + k;
+				row[t] = (i >= 0 && i < Tout) ? g[i] : 0.0f;
+			}
+		}
+	}
+	int OK = Cout * K;
+	if (dw)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cin, OK, Tin, 1.0f, x, Tin, cols, Tin, 1.0f, dw, OK);
+	if (dx)
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cin, Tin, OK, 1.0f, w, OK, cols, Tin, 1.0f, dx,
+			    Tin);
+	free(own);
+}
+
+/* w = g v / n with n = ||v|| (per row): dg = (dw . v) / n and
+ * dv = (g / n) (dw - (dg / n) v). Sums in double. */
+void presto_weight_norm_fold(float *w, const float *g, const float *v, int D0, int rest)
+{
+	for (int i = 0; i < D0; i++) {
+		const float *vr = v + (size_t)i * rest;
+		double ss = 0;
+		for (int j = 0; j < rest; j++)
+			ss += (double)vr[j] * vr[j];
+		float s = (float)(g[i] / sqrt(ss));
+		for (int j = 0; j < rest; j++)
+			w[(size_t)i * rest + j] = vr[j] * s;
+	}
+}
+
+void presto_weight_norm_backward(float *dg, float *dv, const float *dw, const float *g, const float *v, int D0,
+				 int rest)
+{
+	for (int i = 0; i < D0; i++) {
+		const float *vr = v + (size_t)i * rest, *gr = dw + (size_t)i * rest;
+		double ss = 0, dot = 0;
+		for (int j = 0; j < rest; j++) {
+			ss += (double)vr[j] * vr[j];
+			dot += (double)gr[j] * vr[j];
+		}
+		double n = sqrt(ss), dgi = dot / n;
+		if (dg)
+			dg[i] += (float)dgi;
+		if (dv) {
+			double s = g[i] / n, c = dgi / n;
+			float *dr = dv + (size_t)i * rest;
+			for (int j = 0; j < rest; j++)
+				dr[j] += (float)(s * (gr[j] - c * vr[j]));
+		}
+	}
 }

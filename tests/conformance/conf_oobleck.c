@@ -4,7 +4,9 @@
  * run one at a time (the reference pretransform has iterate_batch=True); the
  * intermediates are gathered into [B, C, T] as the fixture stores them. The
  * encoder and decoder then run again with a tiny work limit so that the tiled
- * convolution path is checked against the same references. */
+ * convolution path is checked against the same references. Last, the
+ * training forwards (a model on a parameter table, weights folded from
+ * weight_g / weight_v, all items at once) are checked against the outputs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,6 +179,61 @@ done:
 	free(o.dec_mean);
 }
 
+/* Training path: encoder, bottleneck and decoder of a table model. */
+static void run_train(fixture *fx, const presto_oobleck_config *c)
+{
+	presto_params ps;
+	presto_vae *m = NULL;
+	presto_vae_train *t = NULL;
+	float *enc = NULL, *lat = NULL, *dec = NULL;
+	int64_t sa[3], sn[3], sz[3];
+	presto_params_init(&ps);
+	const float *audio = ref3(fx, "in.audio", c->audio_channels, sa);
+	const float *noise = ref3(fx, "in.vae_noise", c->latent_dim, sn);
+	const float *z = ref3(fx, "in.z", c->latent_dim, sz);
+	if (!audio || !noise || !z)
+		goto done;
+	int B = (int)sa[0], N = (int)sa[2], Lz = (int)sz[2], Le = presto_vae_latent_len(c, N);
+	int Na = presto_vae_audio_len(c, Lz);
+	size_t E = (size_t)c->encoder_out_dim * (size_t)Le, L = (size_t)c->latent_dim * (size_t)Le;
+	size_t nd = (size_t)B * (size_t)c->audio_channels * (size_t)Na;
+	if (presto_oobleck_params(c, PREFIX, 1, 1, &ps) || presto_params_alloc(&ps) ||
+	    presto_params_load(&ps, fx->st, 0) || presto_vae_from_params(c, &ps, PREFIX, 1, 1, &m) ||
+	    presto_vae_train_new(m, &t)) {
+		fx_fail(fx, "train: %s", presto_error());
+		goto done;
+	}
+	enc = calloc((size_t)B * E, sizeof(float));
+	lat = calloc((size_t)B * L, sizeof(float));
+	dec = calloc(nd, sizeof(float));
+	if (!enc || !lat || !dec) {
+		fx_fail(fx, "out of memory");
+		goto done;
+	}
+	if (presto_vae_encode_train(t, enc, audio, B, N) || presto_vae_decode_train(t, dec, z, B, Lz)) {
+		fx_fail(fx, "train: %s", presto_error());
+		goto done;
+	}
+	double kl = 0;
+	for (int b = 0; b < B; b++) {
+		double kb;
+		presto_vae_bottleneck(c, lat + (size_t)b * L, enc + (size_t)b * E, noise + (size_t)b * L, Le, &kb);
+		kl += kb / B;
+	}
+	float klf = (float)kl;
+	fx_check(fx, "out.encoder", enc, (size_t)B * E);
+	fx_check(fx, "out.latent_sampled", lat, (size_t)B * L);
+	fx_check(fx, "out.kl", &klf, 1);
+	fx_check(fx, "out.decoded", dec, nd);
+done:
+	free(enc);
+	free(lat);
+	free(dec);
+	presto_vae_train_free(t);
+	presto_vae_free(m);
+	presto_params_free(&ps);
+}
+
 int conf_oobleck(fixture *fx, const char **skip_reason)
 {
 	presto_oobleck_config c;
@@ -202,5 +259,6 @@ int conf_oobleck(fixture *fx, const char **skip_reason)
 	presto_vae_set_work_limit(m, 1);
 	run_all(fx, m, 1);
 	presto_vae_free(m);
+	run_train(fx, &c);
 	return 0;
 }

@@ -1,14 +1,21 @@
 /* test_dit_batch.c - the DiT gives every batch item the same bits whatever
  * else is in the batch (plain and batched-CFG forwards), an all-ones block
- * mask equals no mask, and skipping a block changes the output.
+ * mask equals no mask, and skipping a block changes the output. The same for
+ * training: a model bound to a parameter table computes the loaded model's
+ * bits; the training backward gives every item the same input-gradient bits
+ * whatever else is in the batch, a batch's parameter gradients equal those
+ * of its items accumulated one after the other (micro-batching changes no
+ * bit), and skipping parameter gradients changes no input gradient.
  * Uses the dit_sao conformance fixture: `test_dit_batch [DIR]`, DIR from
  * argv[1], $PRESTO_FIXTURES or ../shared/conformance; prints "skip" when the
  * fixture is absent. */
 #include <jansson.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dit.h"
 
@@ -68,6 +75,112 @@ static void check_items(presto_dit *m, const batch *in, float scale, const char 
 	free(one);
 }
 
+/* Training: bound model, per-item input gradients, micro-batch parameter
+ * gradients. */
+static void check_training(presto_st *st, const presto_dit_config *cfg, presto_dit *loaded, const batch *in)
+{
+	presto_params ps;
+	presto_params_init(&ps);
+	presto_dit *m = NULL;
+	presto_dit_train *tr = NULL;
+	if (presto_dit_params(cfg, "model.model.", &ps) || presto_params_alloc(&ps) ||
+	    presto_dit_params_load(cfg, "model.model.", &ps, st) ||
+	    presto_dit_bind(&ps, ps.data, "model.model.", cfg, &m) || presto_dit_train_new(m, &tr)) {
+		CHECK(0, "binding the DiT to a parameter table: %s", presto_error());
+		presto_params_free(&ps);
+		return;
+	}
+	/* a checkpoint without the buffers (LayerNorm beta, inv_freq) loads, the
+	 * buffers at their reference values */
+	char tmp[] = "/tmp/presto-dit-XXXXXX";
+	int fd = mkstemp(tmp);
+	presto_params p2;
+	presto_params_init(&p2);
+	presto_st *st2 = NULL;
+	presto_status rc = fd < 0 ? PRESTO_EIO : presto_params_save(&ps, ps.data, tmp, "", PRESTO_F32, 1, 0, NULL);
+	rc = rc ? rc : presto_st_open(tmp, &st2);
+	rc = rc ? rc : presto_dit_params(cfg, "model.model.", &p2);
+	rc = rc ? rc : presto_params_alloc(&p2);
+	rc = rc ? rc : presto_dit_params_load(cfg, "model.model.", &p2, st2);
+	int same = !rc && p2.total == ps.total;
+	for (int i = 0; same && i < ps.n; i++) {
+		const presto_param_info *pi = &ps.p[i];
+		const float *a = ps.data + pi->offset, *b = p2.data + pi->offset;
+		if (pi->trainable)
+			same = !memcmp(a, b, sizeof(float) * pi->numel);
+		else if (strstr(pi->name, ".beta"))
+			for (size_t j = 0; j < pi->numel; j++)
+				same &= b[j] == 0.0f;
+		else
+			for (size_t j = 0; j < pi->numel; j++) /* inv_freq: torch's fp32 pow may differ by an ulp */
+				same &= fabsf(a[j] - b[j]) <= 1e-6f * fabsf(a[j]);
+	}
+	CHECK(same, "a checkpoint without buffers loads into the table (%s)", rc ? presto_error() : "");
+	presto_st_close(st2);
+	presto_params_free(&p2);
+	if (fd >= 0) {
+		close(fd);
+		unlink(tmp);
+	}
+
+	int B = in->B, C = in->C, T = in->T, S = in->S;
+	size_t nx = (size_t)C * T, nc = (size_t)S * in->Cc, ng = (size_t)in->G;
+	float *a = malloc(sizeof(float) * nx * B), *b = malloc(sizeof(float) * nx * B);
+	float *dout = malloc(sizeof(float) * nx * B);
+	float *dx = calloc(nx * B, sizeof(float)), *dc = calloc(nc * B, sizeof(float)), *dg = calloc(ng * B, sizeof(float));
+	float *dt = calloc((size_t)B, sizeof(float));
+	float *dx1 = calloc(nx * B, sizeof(float)), *dc1 = calloc(nc * B, sizeof(float));
+	float *dg1 = calloc(ng * B, sizeof(float)), *dt1 = calloc((size_t)B, sizeof(float));
+	float *gp = presto_params_buffer(&ps), *gp1 = presto_params_buffer(&ps);
+	for (size_t i = 0; i < nx * B; i++)
+		dout[i] = urand();
+
+	rc = presto_dit_forward(loaded, a, in->x, in->t, in->cross, S, in->global, B, T, NULL);
+	rc = rc ? rc : presto_dit_forward(m, b, in->x, in->t, in->cross, S, in->global, B, T, NULL);
+	CHECK(!rc && !memcmp(a, b, sizeof(float) * nx * B), "a DiT bound to a parameter table computes the same bits");
+	rc = presto_dit_train_forward(tr, b, in->x, in->t, in->cross, S, in->global, B, T, NULL);
+	CHECK(!rc && !memcmp(a, b, sizeof(float) * nx * B), "the training forward computes the same bits");
+
+	/* the batch, then each item alone into the other buffers */
+	rc = presto_dit_train_backward(tr, dout, gp, dx, dt, dc, dg);
+	for (int i = 0; !rc && i < B; i++) {
+		rc = presto_dit_train_forward(tr, b, in->x + i * nx, in->t + i, in->cross + i * nc, S,
+					      in->global + i * ng, 1, T, NULL);
+		rc = rc ? rc : presto_dit_train_backward(tr, dout + i * nx, gp1, dx1 + i * nx, dt1 + i, dc1 + i * nc,
+							 dg1 + i * ng);
+	}
+	CHECK(!rc && !memcmp(dx, dx1, sizeof(float) * nx * B) && !memcmp(dc, dc1, sizeof(float) * nc * B) &&
+		      !memcmp(dg, dg1, sizeof(float) * ng * B) && !memcmp(dt, dt1, sizeof(float) * B),
+	      "training backward: each item's input gradients are bit-identical to the batch's (%s)",
+	      rc ? presto_error() : "");
+	CHECK(!rc && !memcmp(gp, gp1, sizeof(float) * ps.total),
+	      "training backward: the batch's parameter gradients equal its items' accumulated one by one (bits)");
+
+	/* no parameter gradients: the same input gradients */
+	memset(dx1, 0, sizeof(float) * nx * B);
+	memset(dc1, 0, sizeof(float) * nc * B);
+	rc = presto_dit_train_forward(tr, b, in->x, in->t, in->cross, S, in->global, B, T, NULL);
+	rc = rc ? rc : presto_dit_train_backward(tr, dout, NULL, dx1, NULL, dc1, NULL);
+	CHECK(!rc && !memcmp(dx, dx1, sizeof(float) * nx * B) && !memcmp(dc, dc1, sizeof(float) * nc * B),
+	      "training backward without parameter gradients: the same input gradients");
+	/* a loaded (unbound) model gives input gradients too, but no parameter gradients */
+	presto_dit_train *tl = NULL;
+	memset(dx1, 0, sizeof(float) * nx * B);
+	rc = presto_dit_train_new(loaded, &tl);
+	rc = rc ? rc : presto_dit_train_forward(tl, b, in->x, in->t, in->cross, S, in->global, B, T, NULL);
+	rc = rc ? rc : presto_dit_train_backward(tl, dout, NULL, dx1, NULL, NULL, NULL);
+	CHECK(!rc && !memcmp(dx, dx1, sizeof(float) * nx * B), "a loaded model's training backward: the same dx");
+	CHECK(presto_dit_train_backward(tl, dout, gp1, NULL, NULL, NULL, NULL) == PRESTO_EINVAL,
+	      "a loaded model refuses parameter gradients");
+	presto_dit_train_free(tl);
+
+	free(a), free(b), free(dout), free(dx), free(dc), free(dg), free(dt), free(dx1), free(dc1), free(dg1);
+	free(dt1), free(gp), free(gp1);
+	presto_dit_train_free(tr);
+	presto_dit_free(m);
+	presto_params_free(&ps);
+}
+
 int main(int argc, char **argv)
 {
 	const char *dir = argc > 1 ? argv[1] : getenv("PRESTO_FIXTURES");
@@ -125,6 +238,7 @@ int main(int argc, char **argv)
 		sb.global[i] = urand();
 	check_items(m, &sb, 1.0f, "synthetic batch");
 	check_items(m, &sb, 7.0f, "synthetic batch");
+	check_training(st, &cfg, m, &sb);
 
 	/* block masks */
 	size_t n = (size_t)fb.B * fb.C * fb.T;
