@@ -64,3 +64,25 @@ expect_no_file /nonexistent/dir/x
 
 tcase "--init with a cond stream is refused (wrong kind)"
 expect_exit_in c.msgpack 2 "$BIN/presto-sample" $P --steps 2 --init c.msgpack
+
+tcase "--list: files from a table, other columns become params"
+mkdir -p sub && cp clip0.wav sub/x.wav
+printf 'id\tfile\tprompt\tbpm\tsplit\n0\tsub/x.wav\twarm lofi piano, 80 BPM\t80\ttrain\n\n1\tclip1.wav\tfast drums\t174\tvalid\n' > list.tsv
+expect_ok "$BIN/presto-ingest" $P --list list.tsv
+cp "$OUT" l.msgpack
+expect_ok "$BIN/presto-info" l.msgpack
+expect_out "end: 2 records"
+expect_out 'prompt: "warm lofi piano, 80 BPM"'
+expect_out "bpm: 174"
+expect_out 'split: "valid"'
+expect_out 'source: "sub/x.wav"'
+
+tcase "--list errors: no file column, ragged row, missing table, with FILEs (1)"
+printf 'id\tname\n0\tx\n' > nofile.tsv
+expect_exit 2 "$BIN/presto-ingest" $P --list nofile.tsv
+expect_err 'no "file" column'
+printf 'file\tprompt\nclip0.wav\n' > ragged.tsv
+expect_exit 2 "$BIN/presto-ingest" $P --list ragged.tsv
+expect_err "line 2"
+expect_exit 2 "$BIN/presto-ingest" $P --list missing.tsv
+expect_exit 1 "$BIN/presto-ingest" $P --list list.tsv clip0.wav
