@@ -1,31 +1,23 @@
 /* t5.c - the T5 encoder stack (HF T5EncoderModel), fp32 on the CPU.
  *
  * Weights are fp32 views into the safetensors handle given to presto_t5_load()
- * (which must outlive the model). One forward allocates its activations in a
- * single block: every projection is one GEMM over the B*L token rows. */
+ * (which must outlive the model), or into a parameter table's buffer
+ * (presto_t5_bind). One forward allocates its activations in a single block:
+ * every projection is one GEMM over the B*L token rows. lib/t5_train.c runs
+ * the same forward (presto_t5_run) keeping its activations, and the backward. */
 #include "t5.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ops.h"
-
-typedef struct {
-	const float *ln0, *q, *k, *v, *o;  /* ln0 [D]; q,k,v [I, D]; o [D, I] */
-	const float *ln1, *wi, *wi1, *wo;   /* ln1 [D]; wi (wi_0 when gated), wi1 [F, D]; wo [D, F] */
-} t5_block;
-
-struct presto_t5 {
-	presto_t5_config c;
-	const float *shared;    /* [V, D] */
-	const float *rel_bias;  /* [num_buckets, H] (block 0) */
-	const float *final_ln;  /* [D] */
-	t5_block *blocks;       /* [num_layers] */
-};
+#include "rng.h"
+#include "t5_internal.h"
 
 static int json_int(const json_t *cfg, const char *key, int def, int *out)
 {
@@ -110,72 +102,255 @@ void presto_t5_free(presto_t5 *m)
 	free(m);
 }
 
-/* <prefix>encoder.block.<i>.layer.<what>.weight */
-static presto_status load_block(presto_st *st, const char *prefix, int i, const char *what, int ndim,
-				const int64_t *shape, const float **w)
+/* ---- the tensors of the encoder ---- */
+
+enum { K_EMB, K_RELB, K_MAT, K_NORM };
+
+/* A visitor sees every tensor: its full name (prefix + key), the key alone,
+ * its shape, kind, the standard deviation of its random init (HF
+ * T5PreTrainedModel._init_weights with initializer_factor 1; norms: the fill
+ * value) and the model's slot for its pointer (NULL when only declaring). */
+typedef presto_status (*t5_visit_fn)(void *ctx, const char *name, const char *key, int ndim, const int64_t *shape,
+				     int kind, double std, const float **slot);
+
+typedef struct {
+	t5_visit_fn fn;
+	void *ctx;
+	const char *prefix;
+} t5_visitor;
+
+static presto_status visit(const t5_visitor *v, const float **slot, int kind, double std, int ndim, int64_t d0,
+			   int64_t d1, const char *fmt, ...) __attribute__((format(printf, 8, 9)));
+static presto_status visit(const t5_visitor *v, const float **slot, int kind, double std, int ndim, int64_t d0,
+			   int64_t d1, const char *fmt, ...)
 {
-	return presto_st_f32f(st, w, ndim, shape, "%sencoder.block.%d.layer.%s.weight", prefix, i, what);
+	char key[256], name[1280];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(key, sizeof key, fmt, ap);
+	va_end(ap);
+	if ((size_t)snprintf(name, sizeof name, "%s%s", v->prefix, key) >= sizeof name)
+		return presto_error_set(PRESTO_EINVAL, "t5: weight prefix too long");
+	int64_t shape[2] = {d0, d1};
+	return v->fn(v->ctx, name, key, ndim, shape, kind, std, slot);
 }
 
-presto_status presto_t5_load(presto_st *st, const char *prefix, const presto_t5_config *c, presto_t5 **out)
+#define SLOT(x) (m ? &(x) : NULL)
+
+/* Every tensor in the HF state_dict order (encoder.embed_tokens.weight, tied
+ * to shared.weight, is not a tensor of its own); m NULL only declares. */
+static presto_status walk(const t5_visitor *v, const presto_t5_config *c, presto_t5 *m)
+{
+	int64_t D = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
+	double sd = 1.0 / sqrt((double)D), sf = 1.0 / sqrt((double)F);
+	double sq = 1.0 / sqrt((double)D * c->d_kv), so = 1.0 / sqrt((double)I);
+	PRESTO_TRY(visit(v, SLOT(m->shared), K_EMB, 1.0, 2, c->vocab_size, D, "shared.weight"));
+	for (int i = 0; i < c->num_layers; i++) {
+		t5_block *b = m ? &m->blocks[i] : NULL;
+#define BSLOT(x) (b ? &b->x : NULL)
+		PRESTO_TRY(visit(v, BSLOT(q), K_MAT, sq, 2, I, D, "encoder.block.%d.layer.0.SelfAttention.q.weight", i));
+		PRESTO_TRY(visit(v, BSLOT(k), K_MAT, sd, 2, I, D, "encoder.block.%d.layer.0.SelfAttention.k.weight", i));
+		PRESTO_TRY(visit(v, BSLOT(v), K_MAT, sd, 2, I, D, "encoder.block.%d.layer.0.SelfAttention.v.weight", i));
+		PRESTO_TRY(visit(v, BSLOT(o), K_MAT, so, 2, D, I, "encoder.block.%d.layer.0.SelfAttention.o.weight", i));
+		if (i == 0)
+			PRESTO_TRY(visit(v, SLOT(m->rel_bias), K_RELB, sd, 2, c->num_buckets, c->num_heads,
+					 "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"));
+		PRESTO_TRY(visit(v, BSLOT(ln0), K_NORM, 1.0, 1, D, 0, "encoder.block.%d.layer.0.layer_norm.weight", i));
+		if (c->gated) {
+			PRESTO_TRY(visit(v, BSLOT(wi), K_MAT, sd, 2, F, D,
+					 "encoder.block.%d.layer.1.DenseReluDense.wi_0.weight", i));
+			PRESTO_TRY(visit(v, BSLOT(wi1), K_MAT, sd, 2, F, D,
+					 "encoder.block.%d.layer.1.DenseReluDense.wi_1.weight", i));
+		} else {
+			PRESTO_TRY(visit(v, BSLOT(wi), K_MAT, sd, 2, F, D, "encoder.block.%d.layer.1.DenseReluDense.wi.weight",
+					 i));
+		}
+		PRESTO_TRY(visit(v, BSLOT(wo), K_MAT, sf, 2, D, F, "encoder.block.%d.layer.1.DenseReluDense.wo.weight", i));
+		PRESTO_TRY(visit(v, BSLOT(ln1), K_NORM, 1.0, 1, D, 0, "encoder.block.%d.layer.1.layer_norm.weight", i));
+#undef BSLOT
+	}
+	PRESTO_TRY(visit(v, SLOT(m->final_ln), K_NORM, 1.0, 1, D, 0, "encoder.final_layer_norm.weight"));
+	return PRESTO_OK;
+}
+
+#undef SLOT
+
+/* The embedding of a checkpoint: shared.weight, or encoder.embed_tokens.weight
+ * where only that is stored. */
+static const char *emb_name(presto_st *st, const char *name, const char *prefix, char *alt, size_t n)
+{
+	if (presto_st_get(st, name))
+		return name;
+	snprintf(alt, n, "%sencoder.embed_tokens.weight", prefix);
+	return presto_st_get(st, alt) ? alt : name;
+}
+
+typedef struct {
+	presto_st *st;           /* loading from a file, or */
+	const presto_params *ps; /* binding to a table */
+	const float *data;
+	const char *prefix;
+} getter;
+
+static presto_status get_tensor(void *ctx, const char *name, const char *key, int ndim, const int64_t *shape,
+				int kind, double std, const float **slot)
+{
+	getter *g = ctx;
+	if (g->st) {
+		char alt[1280];
+		if (kind == K_EMB)
+			name = emb_name(g->st, name, g->prefix, alt, sizeof alt);
+		return presto_st_f32(g->st, name, ndim, shape, slot);
+	}
+	int i = presto_params_find(g->ps, name);
+	if (i < 0)
+		return presto_error_set(PRESTO_EINVAL, "no parameter %s in the table", name);
+	const presto_param_info *pi = &g->ps->p[i];
+	int same = pi->ndim == ndim;
+	for (int d = 0; same && d < ndim; d++)
+		same = pi->shape[d] == shape[d];
+	if (!same)
+		return presto_error_set(PRESTO_EINVAL, "parameter %s has another shape than the config gives", name);
+	*slot = g->data + pi->offset;
+	return PRESTO_OK;
+}
+
+static presto_status t5_new(const presto_t5_config *c, getter *g, presto_t5 **out)
 {
 	*out = NULL;
-	if (!prefix)
-		prefix = "";
+	if (!g->prefix)
+		g->prefix = "";
 	PRESTO_TRY(config_check(c));
 	presto_t5 *m = presto_calloc(1, sizeof *m);
 	if (!m)
 		return PRESTO_ENOMEM;
 	m->c = *c;
+	m->ps = g->ps;
+	m->pbase = g->data;
 	m->blocks = presto_calloc((size_t)c->num_layers, sizeof *m->blocks);
 	if (!m->blocks) {
 		presto_t5_free(m);
 		return PRESTO_ENOMEM;
 	}
-	int64_t D = c->d_model, I = (int64_t)c->num_heads * c->d_kv, F = c->d_ff;
-	int64_t s_emb[2] = {c->vocab_size, D}, s_d[1] = {D}, s_id[2] = {I, D}, s_di[2] = {D, I};
-	int64_t s_fd[2] = {F, D}, s_df[2] = {D, F}, s_rb[2] = {c->num_buckets, c->num_heads};
-	presto_status s;
-	/* encoder.embed_tokens.weight is tied to shared.weight; accept either */
-	s = presto_st_f32f(st, &m->shared, 2, s_emb, "%sshared.weight", prefix);
-	if (s) {
-		char alt[1024];
-		snprintf(alt, sizeof alt, "%sencoder.embed_tokens.weight", prefix);
-		if (presto_st_get(st, alt))
-			s = presto_st_f32(st, alt, 2, s_emb, &m->shared);
-	}
-	if (!s)
-		s = presto_st_f32f(st, &m->rel_bias, 2, s_rb,
-				   "%sencoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight", prefix);
-	if (!s)
-		s = presto_st_f32f(st, &m->final_ln, 1, s_d, "%sencoder.final_layer_norm.weight", prefix);
-	for (int i = 0; i < c->num_layers && !s; i++) {
-		t5_block *b = &m->blocks[i];
-		const char *wi = c->gated ? "1.DenseReluDense.wi_0" : "1.DenseReluDense.wi";
-		s = load_block(st, prefix, i, "0.layer_norm", 1, s_d, &b->ln0);
-		if (!s)
-			s = load_block(st, prefix, i, "0.SelfAttention.q", 2, s_id, &b->q);
-		if (!s)
-			s = load_block(st, prefix, i, "0.SelfAttention.k", 2, s_id, &b->k);
-		if (!s)
-			s = load_block(st, prefix, i, "0.SelfAttention.v", 2, s_id, &b->v);
-		if (!s)
-			s = load_block(st, prefix, i, "0.SelfAttention.o", 2, s_di, &b->o);
-		if (!s)
-			s = load_block(st, prefix, i, "1.layer_norm", 1, s_d, &b->ln1);
-		if (!s)
-			s = load_block(st, prefix, i, wi, 2, s_fd, &b->wi);
-		if (!s && c->gated)
-			s = load_block(st, prefix, i, "1.DenseReluDense.wi_1", 2, s_fd, &b->wi1);
-		if (!s)
-			s = load_block(st, prefix, i, "1.DenseReluDense.wo", 2, s_df, &b->wo);
-	}
+	t5_visitor v = {get_tensor, g, g->prefix};
+	presto_status s = walk(&v, c, m);
 	if (s) {
 		presto_t5_free(m);
 		return presto_error_wrap(s, "loading t5: ");
 	}
 	*out = m;
 	return PRESTO_OK;
+}
+
+presto_status presto_t5_load(presto_st *st, const char *prefix, const presto_t5_config *c, presto_t5 **out)
+{
+	getter g = {st, NULL, NULL, prefix};
+	return t5_new(c, &g, out);
+}
+
+presto_status presto_t5_bind(const presto_params *ps, const float *data, const char *prefix,
+			     const presto_t5_config *c, presto_t5 **out)
+{
+	*out = NULL;
+	if (!ps || !data)
+		return presto_error_set(PRESTO_EINVAL, "t5 bind: no parameter table or buffer");
+	getter g = {NULL, ps, data, prefix};
+	return t5_new(c, &g, out);
+}
+
+/* ---- parameter tables ---- */
+
+static presto_status add_param(void *ctx, const char *name, const char *key, int ndim, const int64_t *shape,
+			       int kind, double std, const float **slot)
+{
+	/* weight decay on the matrices and the embedding; not on the norms nor
+	 * on the position-bias table (a bias) */
+	if (presto_params_add(ctx, name, ndim, shape, 1, kind == K_MAT || kind == K_EMB) < 0)
+		return presto_error_wrap(PRESTO_EINVAL, "t5 parameters: ");
+	return PRESTO_OK;
+}
+
+presto_status presto_t5_params(const presto_t5_config *c, const char *prefix, presto_params *ps)
+{
+	PRESTO_TRY(config_check(c));
+	t5_visitor v = {add_param, ps, prefix ? prefix : ""};
+	return walk(&v, c, NULL);
+}
+
+/* 64-bit FNV-1a of a key: the random stream of a tensor. */
+static uint64_t key_stream(const char *key)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 0x100000001b3ull;
+	return h;
+}
+
+typedef struct {
+	const presto_params *ps;
+	float *data;
+	uint64_t seed;
+	double factor;
+} initer;
+
+static presto_status init_param(void *ctx, const char *name, const char *key, int ndim, const int64_t *shape,
+				int kind, double std, const float **slot)
+{
+	initer *in = ctx;
+	int i = presto_params_find(in->ps, name);
+	if (i < 0)
+		return presto_error_set(PRESTO_EINVAL, "t5 parameters: %s is not in the table", name);
+	float *p = in->data + in->ps->p[i].offset;
+	size_t n = in->ps->p[i].numel;
+	if (kind == K_NORM) {
+		float fill = (float)(in->factor * std);
+		for (size_t j = 0; j < n; j++)
+			p[j] = fill;
+		return PRESTO_OK;
+	}
+	presto_randn(p, n, in->seed, key_stream(key), 0);
+	float s = (float)(in->factor * std);
+	for (size_t j = 0; j < n; j++)
+		p[j] *= s;
+	return PRESTO_OK;
+}
+
+presto_status presto_t5_params_init(const presto_t5_config *c, const char *prefix, const presto_params *ps,
+				    float *data, uint64_t seed, float factor)
+{
+	if (!data)
+		return presto_error_set(PRESTO_EINVAL, "t5 init: no buffer");
+	PRESTO_TRY(config_check(c));
+	initer in = {ps, data, seed, factor};
+	t5_visitor v = {init_param, &in, prefix ? prefix : ""};
+	return walk(&v, c, NULL);
+}
+
+static presto_status load_param(void *ctx, const char *name, const char *key, int ndim, const int64_t *shape,
+				int kind, double std, const float **slot)
+{
+	getter *g = ctx;
+	int i = presto_params_find(g->ps, name);
+	if (i < 0)
+		return presto_error_set(PRESTO_EINVAL, "t5 parameters: %s is not in the table", name);
+	char alt[1280];
+	const float *src;
+	if (kind == K_EMB)
+		name = emb_name(g->st, name, g->prefix, alt, sizeof alt);
+	PRESTO_TRY(presto_st_f32(g->st, name, ndim, shape, &src));
+	memcpy((float *)g->data + g->ps->p[i].offset, src, sizeof(float) * g->ps->p[i].numel);
+	return PRESTO_OK;
+}
+
+presto_status presto_t5_params_load(const presto_t5_config *c, const char *prefix, presto_params *ps, presto_st *st)
+{
+	if (!ps->data)
+		return presto_error_set(PRESTO_EINVAL, "t5 parameters: table not allocated");
+	PRESTO_TRY(config_check(c));
+	getter g = {st, ps, ps->data, prefix ? prefix : ""};
+	t5_visitor v = {load_param, &g, g.prefix};
+	presto_status rc = walk(&v, c, NULL);
+	return rc ? presto_error_wrap(rc, "loading the t5 parameters: ") : PRESTO_OK;
 }
 
 /* Large-distance bucket offset (from max_exact) of |r| = a >= max_exact, before
@@ -239,6 +414,72 @@ static void hook_block(presto_hook hook, void *ctx, int i, const char *what, con
 	hook3(hook, ctx, name, x, B, L, D);
 }
 
+presto_status presto_t5_run(const presto_t5 *m, float *out, const int32_t *ids, const float *mask, int B, int L,
+			    presto_hook hook, void *hook_ctx, const t5_run_bufs *rb)
+{
+	const presto_t5_config *c = &m->c;
+	int D = c->d_model, H = c->num_heads, Dh = c->d_kv, I = H * Dh, F = c->d_ff;
+	size_t N = (size_t)B * L, NL = (size_t)L * L;
+	for (size_t n = 0; n < N; n++)
+		if (ids[n] < 0 || ids[n] >= c->vocab_size)
+			return presto_error_set(PRESTO_EINVAL, "t5: token id %d at %zu outside [0, %d)", (int)ids[n], n,
+						c->vocab_size);
+	float *h = rb->h, *x = rb->x, *tmp = rb->tmp, *bias = rb->bias;
+
+	/* position bias [H, L, L] = rel_bias[bucket(j - i), h] */
+	presto_t5_buckets(rb->bk, L, c->num_buckets, c->max_distance);
+	for (int hh = 0; hh < H; hh++)
+		for (size_t e = 0; e < NL; e++)
+			bias[hh * NL + e] = m->rel_bias[(size_t)rb->bk[e] * H + hh];
+	if (hook) {
+		int64_t shape[4] = {1, H, L, L};
+		hook(hook_ctx, "position_bias", bias, 4, shape);
+	}
+
+	for (size_t n = 0; n < N; n++)
+		memcpy(h + n * D, m->shared + (size_t)ids[n] * D, sizeof(float) * (size_t)D);
+	hook3(hook, hook_ctx, "embed", h, B, L, D);
+
+	int rows = (int)N;
+	for (int i = 0; i < c->num_layers; i++) {
+		const t5_block *b = &m->blocks[i];
+		const t5_layer_bufs *lb = &rb->layer[rb->per_layer ? i : 0];
+		if (lb->h0)
+			memcpy(lb->h0, h, sizeof(float) * N * D);
+		presto_rmsnorm_forward(x, h, b->ln0, rows, D, c->eps);
+		hook_block(hook, hook_ctx, i, "attn_norm", x, B, L, D);
+		presto_linear_forward(lb->q, x, b->q, NULL, rows, D, I);
+		presto_linear_forward(lb->k, x, b->k, NULL, rows, D, I);
+		presto_linear_forward(lb->v, x, b->v, NULL, rows, D, I);
+		presto_attention_forward(lb->att, lb->q, lb->k, lb->v, B, L, L, H, H, Dh, I, I, I, 1.0f, bias, mask);
+		presto_linear_forward(tmp, lb->att, b->o, NULL, rows, I, D);
+		hook_block(hook, hook_ctx, i, "attn", tmp, B, L, D);
+		presto_add_inplace(h, tmp, N * D);
+		hook_block(hook, hook_ctx, i, "attn_res", h, B, L, D);
+		if (lb->h1)
+			memcpy(lb->h1, h, sizeof(float) * N * D);
+
+		presto_rmsnorm_forward(x, h, b->ln1, rows, D, c->eps);
+		hook_block(hook, hook_ctx, i, "ff_norm", x, B, L, D);
+		presto_linear_forward(lb->f1, x, b->wi, NULL, rows, D, F);
+		if (c->gated) {
+			presto_gelu_tanh_forward(lb->hid, lb->f1, N * F);
+			hook_block(hook, hook_ctx, i, "ff_act", lb->hid, B, L, F);
+			presto_linear_forward(lb->f2, x, b->wi1, NULL, rows, D, F);
+			presto_mul_forward(lb->hid, lb->hid, lb->f2, N * F);
+		} else {
+			presto_relu_forward(lb->hid, lb->f1, N * F);
+		}
+		hook_block(hook, hook_ctx, i, "ff_hidden", lb->hid, B, L, F);
+		presto_linear_forward(tmp, lb->hid, b->wo, NULL, rows, F, D);
+		hook_block(hook, hook_ctx, i, "ff", tmp, B, L, D);
+		presto_add_inplace(h, tmp, N * D);
+		hook_block(hook, hook_ctx, i, "out", h, B, L, D);
+	}
+	presto_rmsnorm_forward(out, h, m->final_ln, rows, D, c->eps);
+	return PRESTO_OK;
+}
+
 presto_status presto_t5_forward(presto_t5 *m, float *out, const int32_t *ids, const float *mask, int B, int L,
 				presto_hook hook, void *hook_ctx)
 {
@@ -265,57 +506,14 @@ presto_status presto_t5_forward(presto_t5 *m, float *out, const int32_t *ids, co
 		free(bk);
 		return PRESTO_ENOMEM;
 	}
-	float *h = buf, *x = h + N * D, *tmp = x + N * D;
-	float *q = tmp + N * D, *k = q + N * I, *v = k + N * I, *att = v + N * I;
-	float *f1 = att + N * I, *f2 = f1 + N * F, *bias = f2 + N * F;
-
-	/* position bias [H, L, L] = rel_bias[bucket(j - i), h] */
-	presto_t5_buckets(bk, L, c->num_buckets, c->max_distance);
-	for (int hh = 0; hh < H; hh++)
-		for (size_t e = 0; e < NL; e++)
-			bias[hh * NL + e] = m->rel_bias[(size_t)bk[e] * H + hh];
-	if (hook) {
-		int64_t shape[4] = {1, H, L, L};
-		hook(hook_ctx, "position_bias", bias, 4, shape);
-	}
-
-	for (size_t n = 0; n < N; n++)
-		memcpy(h + n * D, m->shared + (size_t)ids[n] * D, sizeof(float) * (size_t)D);
-	hook3(hook, hook_ctx, "embed", h, B, L, D);
-
-	int rows = (int)N;
-	for (int i = 0; i < c->num_layers; i++) {
-		const t5_block *b = &m->blocks[i];
-		presto_rmsnorm_forward(x, h, b->ln0, rows, D, c->eps);
-		hook_block(hook, hook_ctx, i, "attn_norm", x, B, L, D);
-		presto_linear_forward(q, x, b->q, NULL, rows, D, I);
-		presto_linear_forward(k, x, b->k, NULL, rows, D, I);
-		presto_linear_forward(v, x, b->v, NULL, rows, D, I);
-		presto_attention_forward(att, q, k, v, B, L, L, H, H, Dh, I, I, I, 1.0f, bias, mask);
-		presto_linear_forward(tmp, att, b->o, NULL, rows, I, D);
-		hook_block(hook, hook_ctx, i, "attn", tmp, B, L, D);
-		presto_add_inplace(h, tmp, N * D);
-		hook_block(hook, hook_ctx, i, "attn_res", h, B, L, D);
-
-		presto_rmsnorm_forward(x, h, b->ln1, rows, D, c->eps);
-		hook_block(hook, hook_ctx, i, "ff_norm", x, B, L, D);
-		presto_linear_forward(f1, x, b->wi, NULL, rows, D, F);
-		if (c->gated) {
-			presto_gelu_tanh_forward(f1, f1, N * F);
-			hook_block(hook, hook_ctx, i, "ff_act", f1, B, L, F);
-			presto_linear_forward(f2, x, b->wi1, NULL, rows, D, F);
-			presto_mul_forward(f1, f1, f2, N * F);
-		} else {
-			presto_relu_forward(f1, f1, N * F);
-		}
-		hook_block(hook, hook_ctx, i, "ff_hidden", f1, B, L, F);
-		presto_linear_forward(tmp, f1, b->wo, NULL, rows, F, D);
-		hook_block(hook, hook_ctx, i, "ff", tmp, B, L, D);
-		presto_add_inplace(h, tmp, N * D);
-		hook_block(hook, hook_ctx, i, "out", h, B, L, D);
-	}
-	presto_rmsnorm_forward(out, h, m->final_ln, rows, D, c->eps);
+	t5_layer_bufs lb = {0};
+	t5_run_bufs rb = {.layer = &lb, .per_layer = 0, .bk = bk};
+	rb.h = buf, rb.x = rb.h + N * D, rb.tmp = rb.x + N * D;
+	lb.q = rb.tmp + N * D, lb.k = lb.q + N * I, lb.v = lb.k + N * I, lb.att = lb.v + N * I;
+	lb.f1 = lb.att + N * I, lb.f2 = lb.f1 + N * F, rb.bias = lb.f2 + N * F;
+	lb.hid = lb.f1; /* in place, as nothing needs the pre-activation */
+	presto_status s = presto_t5_run(m, out, ids, mask, B, L, hook, hook_ctx, &rb);
 	free(buf);
 	free(bk);
-	return PRESTO_OK;
+	return s;
 }
