@@ -651,7 +651,7 @@ static presto_status prune(const char *dir, const char *current, int keep)
 			n++;
 	}
 	closedir(d);
-	if (!rc)
+	if (!rc && n > 0)
 		qsort(f, (size_t)n, sizeof *f, cmp_step_desc);
 	for (int i = keep - 1; !rc && i < n; i++) {
 		char *p = path_join(dir, f[i].name);
