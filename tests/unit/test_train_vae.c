@@ -1,0 +1,588 @@
+/* test_train_vae.c - lib/train_vae.c on a tiny VAE and a few synthetic clips
+ * (sines and noise written to a temp directory): crops read by seeking equal
+ * the whole file's samples; a short run lowers the validation loss; a run
+ * interrupted (killed after a checkpoint, or stopped by the flag) and
+ * resumed ends bit-identical to the uninterrupted one; the exported
+ * vae.safetensors loads with presto_vae_load and decodes like the trainer's
+ * weights; the pretransform JSON reads back; bad inputs are refused.
+ * Exit status 0 when every check passes. */
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audio.h"
+#include "train_vae.h"
+
+#include "check.h"
+
+#define SR 16000
+#define CHUNK 1024
+#define PREFIX "pretransform.model."
+
+static char dir[256];
+static char path_a[300], path_b[300], path_c[300], path_d[300], path_v[300], path_r[300];
+
+static void rm_rf(const char *p)
+{
+	struct stat sb;
+	if (lstat(p, &sb))
+		return;
+	if (S_ISDIR(sb.st_mode)) {
+		DIR *d = opendir(p);
+		struct dirent *e;
+		while (d && (e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			char sub[1024];
+			snprintf(sub, sizeof sub, "%s/%s", p, e->d_name);
+			rm_rf(sub);
+		}
+		if (d)
+			closedir(d);
+		rmdir(p);
+	} else {
+		unlink(p);
+	}
+}
+
+static uint64_t rs = 0x853c49e6748fea9bull;
+static double unif(void)
+{
+	rs ^= rs << 13;
+	rs ^= rs >> 7;
+	rs ^= rs << 17;
+	return (double)(rs >> 11) / 9007199254740992.0;
+}
+
+/* C channels of n frames: sines at f Hz (channel c at f * (1 + c / 2)),
+ * amplitude a, plus uniform noise of amplitude nz. */
+static int write_clip(const char *path, int C, int n, double f, double a, double nz, int rate)
+{
+	float *x = malloc(sizeof(float) * (size_t)C * n);
+	for (int c = 0; c < C; c++)
+		for (int t = 0; t < n; t++)
+			x[(size_t)c * n + t] = (float)(a * sin(2 * M_PI * f * (1 + 0.5 * c) * t / rate) +
+						       nz * (2 * unif() - 1));
+	presto_status s = presto_audio_write(path, x, C, n, rate, PRESTO_AUDIO_PCM16);
+	free(x);
+	if (s)
+		printf("FAIL writing %s: %s\n", path, presto_error());
+	return s ? -1 : 0;
+}
+
+static presto_oobleck_config tiny_model(void)
+{
+	presto_oobleck_config c;
+	memset(&c, 0, sizeof c);
+	c.audio_channels = 2;
+	c.channels = 4;
+	c.n_blocks = 2;
+	c.c_mults[0] = 1;
+	c.c_mults[1] = 2;
+	c.strides[0] = 2;
+	c.strides[1] = 2;
+	c.latent_dim = 4;
+	c.encoder_out_dim = 8;
+	c.use_snake = 1;
+	c.final_tanh = 0;
+	c.scale = 1.0f;
+	return c;
+}
+
+static const char *train_list[4];
+static const char *val_list[1];
+
+static void tiny_options(presto_train_vae_options *o)
+{
+	presto_train_vae_defaults(o);
+	o->model = tiny_model();
+	train_list[0] = path_a;
+	train_list[1] = path_b;
+	train_list[2] = path_c;
+	train_list[3] = path_d;
+	val_list[0] = path_v;
+	o->train_files = train_list;
+	o->n_train = 4;
+	o->val_files = val_list;
+	o->n_val = 1;
+	o->sample_rate = SR;
+	o->chunk = CHUNK;
+	o->batch = 2;
+	o->stft.n_res = 4;
+	for (int r = 0; r < 4; r++) {
+		o->stft.n_fft[r] = 256 >> r;
+		o->stft.hop[r] = o->stft.n_fft[r] / 4;
+		o->stft.win[r] = o->stft.n_fft[r];
+	}
+	o->w_l1 = 0.1;
+	o->lr.lr = 3e-3;
+	o->max_grad_norm = 10.0;
+	o->seed = 1234;
+	o->val_crops = 2;
+	o->log_every = 0;
+	o->threads = 1;
+}
+
+/* ---- crops */
+
+static void test_read_crop(void)
+{
+	float *all = NULL;
+	int ch, rate;
+	int64_t n;
+	const char *paths[2] = {path_a, path_b};
+	for (int k = 0; k < 2; k++) {
+		if (presto_audio_read(paths[k], &all, &ch, &n, &rate)) {
+			CHECK(0, "read %s: %s", paths[k], presto_error());
+			return;
+		}
+		enum { OFF = 1234, N = 2000 };
+		float *crop = malloc(sizeof(float) * 2 * N);
+		presto_status s = presto_train_vae_read_crop(paths[k], OFF, 2, N, crop);
+		int same = !s && ch == 2;
+		for (int c = 0; same && c < 2; c++)
+			for (int t = 0; t < N; t++)
+				same = same && crop[(size_t)c * N + t] == all[(size_t)c * n + OFF + t];
+		CHECK(same, "crop of %s by seeking equals the whole file's samples", strrchr(paths[k], '/') + 1);
+		/* past the end: zero padding */
+		s = presto_train_vae_read_crop(paths[k], n - 100, 2, N, crop);
+		int pad = !s;
+		for (int c = 0; pad && c < 2; c++)
+			for (int t = 0; t < N; t++)
+				pad = pad &&
+				      crop[(size_t)c * N + t] == (t < 100 ? all[(size_t)c * n + n - 100 + t] : 0.0f);
+		CHECK(pad, "crop past the end is zero-padded");
+		free(crop);
+		free(all);
+		all = NULL;
+	}
+	/* mono file: duplicated into both channels */
+	if (presto_audio_read(path_c, &all, &ch, &n, &rate))
+		return;
+	float crop[2 * 500];
+	presto_status s = presto_train_vae_read_crop(path_c, 10, 2, 500, crop);
+	int dup = !s && ch == 1;
+	for (int t = 0; dup && t < 500; t++)
+		dup = crop[t] == all[10 + t] && crop[500 + t] == all[10 + t];
+	CHECK(dup, "mono file duplicated to the stereo model's channels");
+	float mono[300];
+	s = presto_train_vae_read_crop(path_a, 0, 1, 300, mono);
+	free(all);
+	presto_audio_read(path_a, &all, &ch, &n, &rate);
+	int avg = !s;
+	for (int t = 0; avg && t < 300; t++)
+		avg = fabsf(mono[t] - 0.5f * (all[t] + all[n + t])) < 1e-7f;
+	CHECK(avg, "stereo file averaged for a mono model");
+	free(all);
+	CHECK(presto_train_vae_read_crop("/nonexistent.wav", 0, 2, 10, crop) == PRESTO_EIO, "missing file: EIO");
+}
+
+/* ---- the gradient of the whole objective: central differences (fourth
+ * order) of presto_train_vae_eval's loss at entries of 16 tensors spread over
+ * the table (encoder and decoder g, v, bias, Snake alpha / beta), the error
+ * max |num - ana| over max |ana| of those entries. Every term is on but the
+ * log-magnitude and L1 ones: test_loss checks their gradients; composed
+ * with a network, the bins of near-zero magnitude (curvature 1/|X|^2) and
+ * the kinks make the float loss too rough for differences at a step that
+ * rises above its rounding. */
+static void test_grad(void)
+{
+	presto_train_vae_options o;
+	tiny_options(&o);
+	o.w_stft_lr = 1.0;
+	o.w_stft_ms = 2.0;
+	o.w_l1 = 0.0;
+	o.w_l2 = 0.5;
+	o.w_kl = 0.05;
+	o.stft.w_log_mag = 0.0;
+	o.stft.w_lin_mag = 0.2;
+	presto_train_vae *tv = NULL;
+	if (presto_train_vae_new(&o, &tv)) {
+		CHECK(0, "trainer: %s", presto_error());
+		return;
+	}
+	/* two steps first: weights away from their initial values */
+	presto_status s = presto_train_vae_step(tv, NULL);
+	if (!s)
+		s = presto_train_vae_step(tv, NULL);
+	const presto_train_state *st = presto_train_vae_state(tv);
+	presto_params *ps = st->ps;
+	float *grad = malloc(sizeof(float) * ps->total);
+	presto_train_vae_stats e0;
+	if (!s)
+		s = presto_train_vae_eval(tv, grad, &e0);
+	double err = 0, amax = 0;
+	int checked = 0;
+	const double h = 1e-3;
+	for (int k = 0; !s && k < 16; k++) {
+		int ti = (int)((long)k * ps->n / 16);
+		const presto_param_info *pi = &ps->p[ti];
+		size_t j = pi->offset + (size_t)(unif() * (double)pi->numel);
+		float p0 = ps->data[j];
+		double l[4];
+		static const double sh[4] = {1, -1, 2, -2};
+		for (int q = 0; !s && q < 4; q++) {
+			presto_train_vae_stats e;
+			ps->data[j] = (float)(p0 + sh[q] * h);
+			s = presto_train_vae_eval(tv, NULL, &e);
+			l[q] = e.total;
+		}
+		ps->data[j] = p0;
+		double num = (8 * (l[0] - l[1]) - (l[2] - l[3])) / (12 * h);
+		err = fmax(err, fabs(num - grad[j]));
+		amax = fmax(amax, fabs(grad[j]));
+		checked++;
+	}
+	presto_train_vae_stats e1;
+	if (!s)
+		s = presto_train_vae_eval(tv, NULL, &e1);
+	CHECK(!s && e1.total == e0.total && presto_train_vae_steps_done(tv) == 2, "eval changes nothing");
+	CHECK(!s && err < 2e-3 * amax, "whole objective d/dparams at %d entries: rel err %.2e (max |grad| %.3g)",
+	      checked, err / amax, amax);
+	free(grad);
+	presto_train_vae_free(tv);
+}
+
+/* ---- the runs */
+
+typedef struct {
+	int n_step;
+	double first, last; /* training losses of the first and last STEP records */
+	volatile int *stop;
+	int stop_at;
+	int n_ckpt;
+} logbook;
+
+static void log_cb(void *ctx, const presto_train_vae_log *r)
+{
+	logbook *lb = ctx;
+	if (r->event == PRESTO_TRAIN_VAE_STEP) {
+		if (!lb->n_step++)
+			lb->first = r->stats.total;
+		lb->last = r->stats.total;
+		if (lb->stop && r->step == lb->stop_at)
+			*lb->stop = 1;
+	} else if (r->event == PRESTO_TRAIN_VAE_CKPT) {
+		lb->n_ckpt++;
+	}
+}
+
+static void test_learns(void)
+{
+	presto_train_vae_options o;
+	tiny_options(&o);
+	o.model.channels = 8;
+	o.w_l2 = 1.0;
+	o.max_grad_norm = 1.0;
+	o.steps = 40;
+	o.log_every = 5;
+	logbook lb = {0};
+	o.log = log_cb;
+	o.log_ctx = &lb;
+	presto_train_vae *tv = NULL;
+	presto_train_vae_stats v0, v1;
+	if (presto_train_vae_new(&o, &tv) || presto_train_vae_validate(tv, &v0)) {
+		CHECK(0, "trainer: %s", presto_error());
+		presto_train_vae_free(tv);
+		return;
+	}
+	presto_status s = presto_train_vae_run(tv);
+	CHECK(!s && presto_train_vae_steps_done(tv) == 40, "40 steps run");
+	s = presto_train_vae_validate(tv, &v1);
+	/* the fixed validation crops tell (the training batches differ too much
+	 * from one step to the next: silence, noise, sines) */
+	CHECK(!s && v1.total < 0.7 * v0.total && v1.si_sdr > v0.si_sdr + 5,
+	      "validation loss %.4f -> %.4f (MR-STFT lr %.3f -> %.3f, ms %.3f -> %.3f; SI-SDR %.2f -> %.2f dB)",
+	      v0.total, v1.total, v0.stft_lr, v1.stft_lr, v0.stft_ms, v1.stft_ms, v0.si_sdr, v1.si_sdr);
+	CHECK(lb.n_step == 8, "a STEP record every 5 steps (training loss %.4f -> %.4f)", lb.first, lb.last);
+	const presto_train_state *st = presto_train_vae_state(tv);
+	CHECK(st->opt->step == 40 && st->ema->updates == 40, "40 updates, 40 EMA updates");
+	presto_train_vae_free(tv);
+}
+
+/* Copies of everything that the run changes. */
+typedef struct {
+	size_t n;
+	float *p, *m, *v, *e;
+	int64_t updates, ema_updates;
+	uint64_t counter;
+} snap;
+
+static void take(snap *s, const presto_train_vae *tv)
+{
+	const presto_train_state *st = presto_train_vae_state(tv);
+	s->n = st->ps->total;
+	s->p = malloc(sizeof(float) * s->n);
+	s->m = malloc(sizeof(float) * s->n);
+	s->v = malloc(sizeof(float) * s->n);
+	s->e = malloc(sizeof(float) * s->n);
+	memcpy(s->p, st->ps->data, sizeof(float) * s->n);
+	memcpy(s->m, st->opt->m, sizeof(float) * s->n);
+	memcpy(s->v, st->opt->v, sizeof(float) * s->n);
+	memcpy(s->e, st->ema->w, sizeof(float) * s->n);
+	s->updates = st->opt->step;
+	s->ema_updates = st->ema->updates;
+	s->counter = st->rng.counter;
+}
+
+static int same(const snap *a, const snap *b)
+{
+	return a->n == b->n && !memcmp(a->p, b->p, sizeof(float) * a->n) &&
+	       !memcmp(a->m, b->m, sizeof(float) * a->n) && !memcmp(a->v, b->v, sizeof(float) * a->n) &&
+	       !memcmp(a->e, b->e, sizeof(float) * a->n) && a->updates == b->updates &&
+	       a->ema_updates == b->ema_updates && a->counter == b->counter;
+}
+
+static void drop(snap *s)
+{
+	free(s->p);
+	free(s->m);
+	free(s->v);
+	free(s->e);
+}
+
+static void test_resume(void)
+{
+	enum { K = 5, TOTAL = 12 };
+	presto_train_vae_options o;
+	tiny_options(&o);
+	o.steps = TOTAL;
+	presto_train_vae *tv = NULL;
+	snap ref, got;
+	/* uninterrupted */
+	if (presto_train_vae_new(&o, &tv) || presto_train_vae_run(tv)) {
+		CHECK(0, "reference run: %s", presto_error());
+		presto_train_vae_free(tv);
+		return;
+	}
+	take(&ref, tv);
+	presto_train_vae_free(tv);
+
+	/* killed: K steps, a checkpoint, 2 more steps lost */
+	char ck[400];
+	snprintf(ck, sizeof ck, "%s/ckpt-kill", dir);
+	o.ckpt_dir = ck;
+	presto_status s = presto_train_vae_new(&o, &tv);
+	for (int i = 0; !s && i < K; i++)
+		s = presto_train_vae_step(tv, NULL);
+	if (!s)
+		s = presto_train_vae_checkpoint(tv, NULL);
+	for (int i = 0; !s && i < 2; i++)
+		s = presto_train_vae_step(tv, NULL);
+	presto_train_vae_free(tv);
+	tv = NULL;
+	logbook lb = {0};
+	o.log = log_cb;
+	o.log_ctx = &lb;
+	if (!s)
+		s = presto_train_vae_new(&o, &tv);
+	CHECK(!s && presto_train_vae_steps_done(tv) == K, "resumed at step %d", K);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	if (s) {
+		CHECK(0, "killed run: %s", presto_error());
+		presto_train_vae_free(tv);
+		drop(&ref);
+		return;
+	}
+	take(&got, tv);
+	CHECK(same(&ref, &got),
+	      "killed after step %d + resumed == uninterrupted (weights, moments, EMA: bit-identical)", K + 2);
+	CHECK(lb.n_ckpt == 1, "a last checkpoint at the end");
+	drop(&got);
+	presto_train_vae_free(tv);
+	tv = NULL;
+
+	/* stopped by the flag at step K (checkpoint on the way out) */
+	snprintf(ck, sizeof ck, "%s/ckpt-stop", dir);
+	volatile int stop = 0;
+	logbook lb2 = {.stop = &stop, .stop_at = K};
+	o.log_ctx = &lb2;
+	o.log_every = 1;
+	o.stop = &stop;
+	s = presto_train_vae_new(&o, &tv);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	CHECK(!s && presto_train_vae_steps_done(tv) == K && lb2.n_ckpt == 1, "the stop flag ends the run at step %d "
+	      "with a checkpoint", K);
+	presto_train_vae_free(tv);
+	tv = NULL;
+	stop = 0;
+	o.stop = NULL;
+	if (!s)
+		s = presto_train_vae_new(&o, &tv);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	if (!s) {
+		take(&got, tv);
+		CHECK(same(&ref, &got), "stopped + resumed == uninterrupted");
+		drop(&got);
+	} else {
+		CHECK(0, "stopped run: %s", presto_error());
+	}
+	presto_train_vae_free(tv);
+	tv = NULL;
+
+	/* resume = 0 starts afresh; another model configuration is refused */
+	o.resume = 0;
+	o.steps = 0;
+	s = presto_train_vae_new(&o, &tv);
+	CHECK(!s && presto_train_vae_steps_done(tv) == 0, "resume = 0: a fresh start beside a checkpoint");
+	presto_train_vae_free(tv);
+	tv = NULL;
+	o.resume = 1;
+	o.model.final_tanh = 1;
+	s = presto_train_vae_new(&o, &tv);
+	CHECK(s == PRESTO_EINVAL, "checkpoint of another configuration refused: %s", presto_error());
+	presto_train_vae_free(tv);
+	drop(&ref);
+}
+
+/* encode + decode of x [2, CHUNK] with m; out [2, CHUNK] */
+static int recon(presto_vae *m, const float *x, float *out)
+{
+	const presto_oobleck_config *c = presto_vae_get_config(m);
+	int Lz = presto_vae_latent_len(c, CHUNK);
+	float *pre = malloc(sizeof(float) * (size_t)c->encoder_out_dim * Lz);
+	int rc = presto_vae_encode(m, pre, x, CHUNK, NULL, NULL) != 0;
+	presto_vae_bottleneck(c, pre, pre, NULL, Lz, NULL);
+	rc = rc || presto_vae_decode(m, out, pre, Lz, NULL, NULL) != 0;
+	free(pre);
+	return rc;
+}
+
+static void test_export(void)
+{
+	presto_train_vae_options o;
+	tiny_options(&o);
+	o.steps = 6;
+	presto_train_vae *tv = NULL;
+	if (presto_train_vae_new(&o, &tv) || presto_train_vae_run(tv)) {
+		CHECK(0, "export run: %s", presto_error());
+		presto_train_vae_free(tv);
+		return;
+	}
+	char raw[400], half[400];
+	snprintf(raw, sizeof raw, "%s/vae.safetensors", dir);
+	snprintf(half, sizeof half, "%s/vae-f16.safetensors", dir);
+	presto_status s = presto_train_vae_export(tv, raw, 0, PRESTO_F32);
+	if (!s)
+		s = presto_train_vae_export(tv, half, 1, PRESTO_F16);
+	CHECK(!s, "export raw F32 and EMA F16: %s", s ? presto_error() : "ok");
+
+	/* the pretransform JSON reads back as the model's config */
+	json_t *pt = presto_train_vae_pretransform_json(&o.model);
+	presto_oobleck_config back;
+	s = presto_oobleck_config_from_json(pt, &back);
+	presto_oobleck_config want = tiny_model();
+	CHECK(!s && back.audio_channels == 2 && back.channels == want.channels && back.n_blocks == 2 &&
+		      back.strides[1] == 2 && back.c_mults[1] == 2 && back.latent_dim == 4 &&
+		      back.encoder_out_dim == 8 && back.downsampling_ratio == 4 && back.final_tanh == 0 &&
+		      back.has_encoder && back.has_decoder,
+	      "pretransform JSON parses back to the config");
+	json_decref(pt);
+
+	/* load and decode: the same as the trainer's raw weights */
+	float x[2 * CHUNK], y_ref[2 * CHUNK], y[2 * CHUNK];
+	presto_train_vae_read_crop(path_v, 0, 2, CHUNK, x);
+	const presto_train_state *st = presto_train_vae_state(tv);
+	presto_vae *mine = NULL, *loaded = NULL;
+	presto_st *f = NULL;
+	s = presto_vae_from_params(&want, st->ps, PREFIX, 1, 1, &mine);
+	if (!s) {
+		presto_vae_refold(mine);
+		s = recon(mine, x, y_ref) ? PRESTO_EINVAL : PRESTO_OK;
+	}
+	if (!s)
+		s = presto_st_open(raw, &f);
+	if (!s)
+		s = presto_vae_load(f, PREFIX, &back, &loaded);
+	if (!s)
+		s = recon(loaded, x, y) ? PRESTO_EINVAL : PRESTO_OK;
+	double err = 0, mag = 0;
+	for (int i = 0; !s && i < 2 * CHUNK; i++) {
+		err = fmax(err, fabs((double)y[i] - y_ref[i]));
+		mag = fmax(mag, fabs((double)y_ref[i]));
+	}
+	CHECK(!s && err <= 1e-6 * mag && mag > 0, "exported F32 loads with presto_vae_load and decodes as trained "
+	      "(max diff %.2e of %.3g)", err, mag);
+	presto_vae_free(loaded);
+	presto_st_close(f);
+	loaded = NULL;
+	f = NULL;
+	s = presto_st_open(half, &f);
+	if (!s)
+		s = presto_vae_load(f, PREFIX, &back, &loaded);
+	if (!s)
+		s = recon(loaded, x, y) ? PRESTO_EINVAL : PRESTO_OK;
+	int finite = !s;
+	for (int i = 0; finite && i < 2 * CHUNK; i++)
+		finite = isfinite(y[i]);
+	CHECK(finite, "exported EMA F16 loads and decodes");
+	presto_vae_free(loaded);
+	presto_st_close(f);
+	presto_vae_free(mine);
+
+	/* init_from: the exported weights come back exactly */
+	presto_train_vae *tv2 = NULL;
+	o.init_from = raw;
+	o.steps = 0;
+	s = presto_train_vae_new(&o, &tv2);
+	const presto_train_state *st2 = s ? NULL : presto_train_vae_state(tv2);
+	CHECK(!s && !memcmp(st2->ps->data, st->ps->data, sizeof(float) * st->ps->total),
+	      "init_from an exported file restores its weights");
+	presto_train_vae_free(tv2);
+	presto_train_vae_free(tv);
+}
+
+static void test_refusals(void)
+{
+	presto_train_vae_options o;
+	presto_train_vae *tv = NULL;
+	tiny_options(&o);
+	o.chunk = 1022;
+	CHECK(presto_train_vae_new(&o, &tv) == PRESTO_EINVAL, "chunk not a multiple of the ratio: %s", presto_error());
+	tiny_options(&o);
+	train_list[1] = path_r;
+	CHECK(presto_train_vae_new(&o, &tv) == PRESTO_EINVAL && strstr(presto_error(), "rate.wav"),
+	      "a file of another sample rate: %s", presto_error());
+	tiny_options(&o);
+	o.chunk = 64;
+	CHECK(presto_train_vae_new(&o, &tv) == PRESTO_EINVAL, "chunk too short for the STFT: %s", presto_error());
+	tiny_options(&o);
+	o.n_train = 0;
+	CHECK(presto_train_vae_new(&o, &tv) == PRESTO_EINVAL, "no training files");
+}
+
+int main(void)
+{
+	snprintf(dir, sizeof dir, "/tmp/presto-trainvae-XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(path_a, sizeof path_a, "%s/a.wav", dir);
+	snprintf(path_b, sizeof path_b, "%s/b.flac", dir);
+	snprintf(path_c, sizeof path_c, "%s/c.wav", dir);
+	snprintf(path_d, sizeof path_d, "%s/d.wav", dir);
+	snprintf(path_v, sizeof path_v, "%s/v.wav", dir);
+	snprintf(path_r, sizeof path_r, "%s/rate.wav", dir);
+	if (write_clip(path_a, 2, 6000, 440, 0.5, 0.05, SR) || write_clip(path_b, 2, 5000, 310, 0.4, 0.1, SR) ||
+	    write_clip(path_c, 1, 4000, 0, 0, 0.3, SR) || write_clip(path_d, 2, 800, 700, 0.6, 0.0, SR) ||
+	    write_clip(path_v, 2, 3000, 520, 0.5, 0.05, SR) || write_clip(path_r, 2, 3000, 520, 0.5, 0.05, 22050)) {
+		rm_rf(dir);
+		return 1;
+	}
+	test_read_crop();
+	test_refusals();
+	test_grad();
+	test_learns();
+	test_resume();
+	test_export();
+	rm_rf(dir);
+	return check_status();
+}
