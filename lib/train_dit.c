@@ -176,14 +176,19 @@ presto_status presto_latent_set_read(presto_stream_reader *r, const presto_model
 			if (T > s->T_max)
 				s->T_max = T;
 		}
-		const presto_param *pp = st ? NULL : presto_record_param(&rec, "prompt");
+		/* the text: "prompt" (presto-encode's name), else "caption" (a corpus table's) */
+		const char *text_key = "prompt";
+		const presto_param *pp = st ? NULL : presto_record_param(&rec, text_key);
+		if (!st && !pp && (pp = presto_record_param(&rec, "caption")))
+			text_key = "caption";
 		if (!st && mc->has_t5 && !pp)
-			st = presto_error_set(PRESTO_EINVAL, "record %llu: no \"prompt\" (the model is text-conditioned)",
+			st = presto_error_set(PRESTO_EINVAL,
+					      "record %llu: no \"prompt\" or \"caption\" (the model is text-conditioned)",
 					      (unsigned long long)rec.id);
 		if (!st) {
 			const char *p = "";
 			if (pp)
-				st = presto_record_str(&rec, "prompt", &p);
+				st = presto_record_str(&rec, text_key, &p);
 			if (!st && !(s->prompt[i] = xstrdup(p)))
 				st = PRESTO_ENOMEM;
 		}

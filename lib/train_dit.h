@@ -90,7 +90,7 @@ typedef struct {
 } presto_latent_set;
 
 /* Read every record of a latent stream (tensor "latent" [C, T] or [1, C, T]
- * with C = the DiT's io_channels; params "prompt" (string, required when
+ * with C = the DiT's io_channels; params "prompt" (or "caption"; a string, required when
  * the model has a t5 conditioner), "split" (string, optional), and one
  * number per number conditioner of the model, named by its id
  * ("seconds_total", "bpm", ...; "seconds_start" defaults to 0 when absent)).

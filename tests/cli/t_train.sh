@@ -63,3 +63,9 @@ tcase "vae: errors: no config (1), unreadable table (2), bad chunk (2)"
 expect_exit 1 "$BIN/presto-train" vae --data t.tsv -o v1
 expect_exit 2 "$BIN/presto-train" vae --config vae.json --data missing.tsv -o v2
 expect_exit 2 "$BIN/presto-train" vae --config vae.json --data t.tsv --chunk 4095 -o v3
+
+tcase "dit: a corpus table's \"caption\" column serves as the prompt"
+printf 'file\tcaption\tsplit\nc0.wav\ta soft pad\ttrain\nc1.wav\ta hard kick\ttrain\n' > cap.tsv
+"$BIN/presto-ingest" $P -l cap.tsv -o cap.msgpack || fail "ingest failed"
+expect_ok "$BIN/presto-train" dit $P --data cap.msgpack -o caprun --steps 1 --batch 2 --valid-every 0
+expect_err "2 training and 0 validation records"
