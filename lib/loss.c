@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "loss.h"
+#include "ops.h"
 
 /* ---- waveform losses */
 
@@ -61,7 +62,12 @@ void presto_l2_loss_backward(float *dx, float *dy, const float *x, const float *
 
 struct presto_mrstft {
 	presto_mrstft_config c;
-	float *basis[PRESTO_STFT_MAX_RES]; /* [2F, N]: window * cos, then window * -sin */
+	/* n_fft a power of two: a real FFT and the window [N] (centred, zeros
+	 * around it); otherwise the DFT as a matrix: basis [2F, N], window * cos
+	 * then window * -sin */
+	presto_rfft *fft[PRESTO_STFT_MAX_RES];
+	float *win[PRESTO_STFT_MAX_RES];
+	float *basis[PRESTO_STFT_MAX_RES];
 	float *pad, *frames, *zx, *zy, *mx, *my;
 	size_t cap_pad, cap_frames, cap_zx, cap_zy, cap_mx, cap_my;
 	float *st;                         /* stereo: 8 [B, T] signals */
@@ -114,6 +120,19 @@ presto_status presto_mrstft_new(const presto_mrstft_config *c, presto_mrstft **o
 	L->c = *c;
 	for (int r = 0; r < c->n_res; r++) {
 		int N = c->n_fft[r], F = N / 2 + 1, W = c->win[r], off = (N - W) / 2;
+		if (!(N & (N - 1))) {
+			presto_status st = presto_rfft_new(N, &L->fft[r]);
+			float *w = L->win[r] = presto_falloc((size_t)N);
+			if (st || !w) {
+				presto_mrstft_free(L);
+				return st ? st : PRESTO_ENOMEM;
+			}
+			for (int n = 0; n < N; n++)
+				w[n] = n >= off && n < off + W
+					       ? (float)(0.5 - 0.5 * cos(6.283185307179586 * (double)(n - off) / (double)W))
+					       : 0.0f;
+			continue;
+		}
 		float *b = presto_falloc((size_t)2 * (size_t)F * (size_t)N);
 		if (!b) {
 			presto_mrstft_free(L);
@@ -139,8 +158,11 @@ void presto_mrstft_free(presto_mrstft *L)
 {
 	if (!L)
 		return;
-	for (int r = 0; r < PRESTO_STFT_MAX_RES; r++)
+	for (int r = 0; r < PRESTO_STFT_MAX_RES; r++) {
+		presto_rfft_free(L->fft[r]);
+		free(L->win[r]);
 		free(L->basis[r]);
+	}
 	free(L->pad);
 	free(L->frames);
 	free(L->zx);
@@ -200,11 +222,18 @@ static void stft_one(presto_mrstft *L, int r, const float *x, int T, int nf, flo
 		pad[p + T + i] = refl ? x[T - 2 - i] : 0.0f;
 	}
 	memcpy(pad + p, x, sizeof(float) * (size_t)T);
-	for (int f = 0; f < nf; f++)
-		memcpy(L->frames + (size_t)f * N, pad + (size_t)f * hop, sizeof(float) * (size_t)N);
-	/* z[nf, 2F] = frames[nf, N] basis[2F, N]^T */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nf, 2 * F, N, 1.0f, L->frames, N, L->basis[r], N, 0.0f,
-		    z, 2 * F);
+	if (L->fft[r]) {
+		for (int f = 0; f < nf; f++) {
+			float *re = z + (size_t)f * 2 * F;
+			presto_rfft_forward(L->fft[r], re, re + F, pad + (size_t)f * hop, L->win[r]);
+		}
+	} else {
+		for (int f = 0; f < nf; f++)
+			memcpy(L->frames + (size_t)f * N, pad + (size_t)f * hop, sizeof(float) * (size_t)N);
+		/* z[nf, 2F] = frames[nf, N] basis[2F, N]^T */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nf, 2 * F, N, 1.0f, L->frames, N, L->basis[r], N,
+			    0.0f, z, 2 * F);
+	}
 	float eps = (float)c->eps;
 	for (int f = 0; f < nf; f++) {
 		const float *re = z + (size_t)f * 2 * F, *im = re + F;
@@ -221,16 +250,24 @@ static void stft_one_backward(presto_mrstft *L, int r, float *dx, const float *d
 {
 	const presto_mrstft_config *c = &L->c;
 	int N = c->n_fft[r], F = N / 2 + 1, p = N / 2, hop = c->hop[r];
-	/* dframes[nf, N] = dz[nf, 2F] basis[2F, N] */
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nf, N, 2 * F, 1.0f, dz, 2 * F, L->basis[r], N, 0.0f,
-		    L->frames, N);
 	float *dp = L->pad;
 	memset(dp, 0, sizeof(float) * ((size_t)T + 2 * (size_t)p));
-	for (int f = 0; f < nf; f++) {
-		const float *fr = L->frames + (size_t)f * N;
-		float *d = dp + (size_t)f * hop;
-		for (int n = 0; n < N; n++)
-			d[n] += fr[n];
+	if (L->fft[r]) {
+		/* the transposed windowed DFT of each frame, overlap-added */
+		for (int f = 0; f < nf; f++) {
+			const float *g = dz + (size_t)f * 2 * F;
+			presto_rfft_backward(L->fft[r], dp + (size_t)f * hop, g, g + F, L->win[r]);
+		}
+	} else {
+		/* dframes[nf, N] = dz[nf, 2F] basis[2F, N] */
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nf, N, 2 * F, 1.0f, dz, 2 * F, L->basis[r], N,
+			    0.0f, L->frames, N);
+		for (int f = 0; f < nf; f++) {
+			const float *fr = L->frames + (size_t)f * N;
+			float *d = dp + (size_t)f * hop;
+			for (int n = 0; n < N; n++)
+				d[n] += fr[n];
+		}
 	}
 	for (int t = 0; t < T; t++)
 		dx[t] += dp[p + t];
@@ -259,7 +296,7 @@ static presto_status mrstft_run(presto_mrstft *L, float *dx, float *dy, const fl
 		int N = c->n_fft[r], F = N / 2 + 1;
 		size_t nz = (size_t)nf * 2 * F, nm = (size_t)nf * F;
 		if (grow(&L->pad, &L->cap_pad, (size_t)T + (size_t)N) ||
-		    grow(&L->frames, &L->cap_frames, (size_t)nf * N) || grow(&L->zx, &L->cap_zx, nz) ||
+		    (!L->fft[r] && grow(&L->frames, &L->cap_frames, (size_t)nf * N)) || grow(&L->zx, &L->cap_zx, nz) ||
 		    grow(&L->zy, &L->cap_zy, nz) || grow(&L->mx, &L->cap_mx, nm) || grow(&L->my, &L->cap_my, nm))
 			return PRESTO_ENOMEM;
 		double cnt = (double)S * (double)nm;
@@ -275,7 +312,7 @@ static presto_status mrstft_run(presto_mrstft *L, float *dx, float *dy, const fl
 				double X = L->mx[i], Y = L->my[i], d = Y - X;
 				dd += d * d;
 				yy += Y * Y;
-				la += fabs(log(X) - log(Y));
+				la += fabs(log(X / Y)); /* one log: |log X - log Y| up to rounding */
 				li += fabs(X - Y);
 			}
 			double nrm = sqrt(dd), den = sqrt(yy);

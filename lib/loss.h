@@ -42,11 +42,14 @@ void presto_l2_loss_backward(float *dx, float *dy, const float *x, const float *
  *     the left); bins k = 0 .. F - 1, F = N/2 + 1:
  *       Re[f, k] = sum_n frame[n] w[n] cos(2 pi k n / N)
  *       Im[f, k] = -sum_n frame[n] w[n] sin(2 pi k n / N)
- *     computed as ONE matrix product per signal: frames [nf, N] times a
- *     [2F, N] basis (window folded in; angles reduced exactly mod N in
- *     integers, evaluated in double, rounded to float) through BLAS; the
- *     backward is the transposed product plus overlap-add and the fold-back
- *     of the reflected padding.
+ *     computed frame by frame with a real FFT when N is a power of two
+ *     (presto_rfft_forward, lib/ops/fft.c: O(N log N) per frame, in double
+ *     inside) and otherwise as ONE matrix product per signal: frames [nf, N]
+ *     times a [2F, N] basis (window folded in; angles reduced exactly mod N
+ *     in integers, evaluated in double, rounded to float) through BLAS; the
+ *     backward is the transposed transform (presto_rfft_backward, or the
+ *     transposed product) plus overlap-add and the fold-back of the
+ *     reflected padding.
  *   Magnitude: M = sqrt(max(Re^2 + Im^2, eps)) (auraloss' clamp, eps 1e-8):
  *     finite everywhere, gradient 0 where the power is below eps.
  *   With X = M(x), Y = M(y) of signal s ([F, nf] each):
@@ -85,8 +88,9 @@ typedef struct {
 	double sc, log_mag, lin_mag;
 } presto_mrstft_terms;
 
-/* A loss object: the bases of every resolution (about 8 N^2 bytes per
- * resolution: 34 MB for the defaults) and scratch buffers that grow with T.
+/* A loss object: per resolution an FFT plan and the window (about 30 N bytes)
+ * for a power-of-two N, else a DFT basis (about 8 N^2 bytes), and scratch
+ * buffers that grow with T.
  * Not thread-safe (one per thread). */
 typedef struct presto_mrstft presto_mrstft;
 /* EINVAL for a bad config (n_res outside [1, PRESTO_STFT_MAX_RES], n_fft < 2,
@@ -102,7 +106,7 @@ presto_status presto_mrstft_forward(presto_mrstft *L, const float *x, const floa
 /* Gradients: dx += dloss * dL/dx, dy += dloss * dL/dy (NULL: not needed).
  * Recomputes the spectra (nothing is kept between calls) and returns the
  * same terms as the forward (may be NULL), so a trainer calls only this:
- * 3 STFT-sized products per signal and resolution in all. */
+ * 3 STFT-sized transforms per signal and resolution in all. */
 presto_status presto_mrstft_backward(presto_mrstft *L, float *dx, float *dy, const float *x, const float *y, int S,
 				     int T, double dloss, presto_mrstft_terms *terms);
 

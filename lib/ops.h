@@ -155,4 +155,23 @@ void presto_fourier_features_forward(float *y, const float *t, const float *w, i
 void presto_fourier_features_backward(float *dt, float *dw, const float *dy, const float *t, const float *w, int N,
 				      int F);
 
+/* Real FFT (lib/ops/fft.c) of n = 2^k points (2 <= n <= 2^24), radix-2:
+ * float in and out, computed in double (as cheap as float in this scalar
+ * code; about 1 float rounding of error on the outputs). A plan holds the
+ * twiddles and an n double scratch, so one plan serves one thread at a time.
+ * Allocates (new). */
+#include "error.h"
+typedef struct presto_rfft presto_rfft;
+/* EINVAL when n is not such a power of two; ENOMEM. */
+presto_status presto_rfft_new(int n, presto_rfft **out);
+void presto_rfft_free(presto_rfft *p);
+int presto_rfft_size(const presto_rfft *p);
+/* Half spectrum of the windowed x [n] (w [n] or NULL: no window), bins
+ * k = 0 .. n/2:  re[k] = sum_t x[t] w[t] cos(2 pi k t / n),
+ *                im[k] = -sum_t x[t] w[t] sin(2 pi k t / n)  (im[0] = im[n/2] = 0). */
+void presto_rfft_forward(presto_rfft *p, float *re, float *im, const float *x, const float *w);
+/* Its transpose: dx[t] += w[t] sum_{k=0..n/2} (dre[k] cos(2 pi k t / n) -
+ * dim[k] sin(2 pi k t / n)) (dim[0] and dim[n/2] have no effect). */
+void presto_rfft_backward(presto_rfft *p, float *dx, const float *dre, const float *dim, const float *w);
+
 #endif

@@ -8,7 +8,9 @@
  * central differences of that double twin (h = 1e-6, an exact reference up
  * to ~1e-9) at every input: the error is max |num - ana| over max |ana|.
  * Gradient buffers start at a non-zero value that is subtracted afterwards,
- * which also checks that the backwards accumulate. */
+ * which also checks that the backwards accumulate. The real FFT that computes
+ * the power-of-two resolutions (lib/ops/fft.c) is also checked on its own
+ * against a direct DFT in double, forward and transposed, at every size. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "loss.h"
+#include "ops.h"
 
 #include "check.h"
 
@@ -302,6 +305,114 @@ static void test_stereo(void)
 	presto_mrstft_free(L);
 }
 
+/* presto_rfft_forward / _backward against the direct (transposed) DFT in
+ * double, n = 2 .. 4096, with a window; error relative to the largest
+ * output. */
+static void test_rfft(void)
+{
+	for (int n = 2; n <= 4096; n *= 2) {
+		presto_rfft *p = NULL;
+		if (presto_rfft_new(n, &p)) {
+			CHECK(0, "rfft_new(%d): %s", n, presto_error());
+			return;
+		}
+		int F = n / 2 + 1;
+		float *x = vec((size_t)n, 1.0f), *w = vec((size_t)n, 1.0f), *re = fill((size_t)2 * F, 0.0f),
+		      *im = re + F;
+		float *g = vec((size_t)2 * F, 1.0f), *dx = fill((size_t)n, PRE), *dx0 = fill((size_t)n, 0.0f);
+		presto_rfft_forward(p, re, im, x, w);
+		presto_rfft_backward(p, dx, g, g + F, w);
+		double ef = 0, mf = 0, eb = 0, mb = 0;
+		for (int k = 0; k < F; k++) {
+			double sr = 0, si = 0;
+			for (int t = 0; t < n; t++) {
+				double a = 2 * M_PI * (double)(((int64_t)k * t) % n) / n, v = (double)x[t] * w[t];
+				sr += v * cos(a);
+				si -= v * sin(a);
+			}
+			ef = fmax(ef, fmax(fabs(sr - re[k]), fabs(si - im[k])));
+			mf = fmax(mf, fmax(fabs(sr), fabs(si)));
+		}
+		for (int t = 0; t < n; t++) {
+			double s = 0;
+			for (int k = 0; k < F; k++) {
+				double a = 2 * M_PI * (double)(((int64_t)k * t) % n) / n;
+				s += g[k] * cos(a) - g[F + k] * sin(a);
+			}
+			s *= w[t];
+			eb = fmax(eb, fabs(s - (dx[t] - PRE)));
+			mb = fmax(mb, fabs(s));
+		}
+		CHECK(ef < 2e-6 * mf && im[0] == 0 && im[n / 2] == 0, "rfft %d forward vs direct DFT: rel err %.2e", n,
+		      ef / mf);
+		CHECK(eb < 2e-6 * mb, "rfft %d backward vs transposed DFT: rel err %.2e", n, eb / mb);
+		/* the imaginary parts of DC and Nyquist do not reach the signal;
+		 * no window = window of ones */
+		g[F] = 0.0f;
+		g[2 * F - 1] = 0.0f;
+		for (int t = 0; t < n; t++)
+			w[t] = 1.0f;
+		float *dx1 = fill((size_t)n, 0.0f);
+		presto_rfft_backward(p, dx0, g, g + F, NULL);
+		presto_rfft_backward(p, dx1, g, g + F, w);
+		g[F] = 3.0f;
+		g[2 * F - 1] = -2.0f;
+		float *dx2 = fill((size_t)n, 0.0f);
+		presto_rfft_backward(p, dx2, g, g + F, NULL);
+		int same = 1;
+		for (int t = 0; t < n; t++)
+			same = same && dx0[t] == dx1[t] && dx0[t] == dx2[t];
+		CHECK(same, "rfft %d backward: no window = ones, Im of DC / Nyquist ignored", n);
+		free(dx1);
+		free(dx2);
+		free(x);
+		free(w);
+		free(re);
+		free(g);
+		free(dx);
+		free(dx0);
+		presto_rfft_free(p);
+	}
+	presto_rfft *p = NULL;
+	CHECK(presto_rfft_new(48, &p) == PRESTO_EINVAL && !p, "rfft refuses a length that is not a power of two");
+}
+
+/* The default resolutions (2048 .. 32, all through the FFT) against the
+ * double twin: forward, and the backward's terms. */
+static void test_defaults_forward(void)
+{
+	presto_mrstft_config c;
+	presto_mrstft_defaults(&c);
+	c.w_lin_mag = 0.5;
+	presto_mrstft *L = NULL;
+	if (presto_mrstft_new(&c, &L)) {
+		CHECK(0, "mrstft_new: %s", presto_error());
+		return;
+	}
+	enum { S = 2, T = 3000 };
+	size_t n = (size_t)S * T;
+	float *x = vec(n, 0.5f), *y = vec(n, 0.5f);
+	double *xd = malloc(sizeof(double) * n), *yd = malloc(sizeof(double) * n);
+	for (size_t i = 0; i < n; i++) {
+		xd[i] = x[i];
+		yd[i] = y[i];
+	}
+	double ref = ref_mrstft(&c, xd, yd, S, T);
+	presto_mrstft_terms tf, tb;
+	float *dx = fill(n, 0.0f);
+	presto_status s = presto_mrstft_forward(L, x, y, S, T, &tf);
+	CHECK(!s && fabs(tf.loss - ref) < 1e-5 * fabs(ref), "defaults (FFT) forward %.9f vs double twin %.9f",
+	      tf.loss, ref);
+	s = presto_mrstft_backward(L, dx, NULL, x, y, S, T, 1.0, &tb);
+	CHECK(!s && tb.loss == tf.loss, "defaults backward returns the forward's loss");
+	free(x);
+	free(y);
+	free(xd);
+	free(yd);
+	free(dx);
+	presto_mrstft_free(L);
+}
+
 static void test_defaults_and_errors(void)
 {
 	presto_mrstft_config c;
@@ -427,6 +538,8 @@ int main(void)
 	test_mrstft(PRESTO_STFT_PAD_REFLECT);
 	test_mrstft(PRESTO_STFT_PAD_ZERO);
 	test_stereo();
+	test_rfft();
+	test_defaults_forward();
 	test_defaults_and_errors();
 	test_si_sdr();
 	return check_status();
