@@ -327,21 +327,7 @@ presto_status presto_dit_train_set_dhidden(presto_dit_train *c, int block, const
  * w is not a trainable entry of the bound table). */
 static float *grad_of(const presto_dit *m, float *dparams, const float *w)
 {
-	if (!dparams || !w)
-		return NULL;
-	const presto_params *ps = m->ps;
-	size_t off = (size_t)(w - m->pbase);
-	int lo = 0, hi = ps->n - 1;
-	while (lo <= hi) { /* offsets grow with the index */
-		int mid = lo + (hi - lo) / 2;
-		if (ps->p[mid].offset == off)
-			return ps->p[mid].trainable ? dparams + off : NULL;
-		if (ps->p[mid].offset < off)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
+	return m->ps ? presto_params_grad_slot(m->ps, m->pbase, dparams, w) : NULL;
 }
 
 /* presto_linear_backward over B items of `rows` rows, one GEMM per item. */

@@ -77,6 +77,24 @@ int presto_params_add(presto_params *ps, const char *name, int ndim, const int64
 	return ps->n++;
 }
 
+float *presto_params_grad_slot(const presto_params *ps, const float *base, float *grad, const float *w)
+{
+	if (!grad || !w || w < base)
+		return NULL;
+	size_t off = (size_t)(w - base);
+	int lo = 0, hi = ps->n - 1;
+	while (lo <= hi) { /* offsets grow with the index */
+		int mid = lo + (hi - lo) / 2;
+		if (ps->p[mid].offset == off)
+			return ps->p[mid].trainable ? grad + off : NULL;
+		if (ps->p[mid].offset < off)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
 float *presto_params_buffer(const presto_params *ps)
 {
 	size_t bytes;

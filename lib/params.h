@@ -42,6 +42,11 @@ int presto_params_find(const presto_params *ps, const char *name);
 /* Pointer to tensor `name` in buf (data, a gradient or a moment buffer of
  * the same layout), or NULL. */
 float *presto_params_ptr(const presto_params *ps, float *buf, const char *name);
+/* The slot in `grad` (a buffer of the layout) of the tensor whose data
+ * starts at w, where base is the data buffer w points into (a bound model's
+ * weights); NULL when grad or w is NULL, w starts no tensor of the table, or
+ * that tensor is not trainable. */
+float *presto_params_grad_slot(const presto_params *ps, const float *base, float *grad, const float *w);
 /* A new zeroed buffer of the table's layout (gradients, moments). */
 float *presto_params_buffer(const presto_params *ps);
 

@@ -175,21 +175,7 @@ presto_status presto_t5_train_forward(presto_t5_train *t, float *out, const int3
  * w is not a trainable entry of the bound table). */
 static float *grad_of(const presto_t5 *m, float *dparams, const float *w)
 {
-	if (!dparams || !w)
-		return NULL;
-	const presto_params *ps = m->ps;
-	size_t off = (size_t)(w - m->pbase);
-	int lo = 0, hi = ps->n - 1;
-	while (lo <= hi) { /* offsets grow with the index */
-		int mid = lo + (hi - lo) / 2;
-		if (ps->p[mid].offset == off)
-			return ps->p[mid].trainable ? dparams + off : NULL;
-		if (ps->p[mid].offset < off)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
+	return m->ps ? presto_params_grad_slot(m->ps, m->pbase, dparams, w) : NULL;
 }
 
 static void zero(float *p, size_t n) { memset(p, 0, sizeof(float) * n); }
