@@ -36,6 +36,10 @@ echo "== command-line tests"
 BUILD=$BUILD FIXTURES=$FIXTURES sh tests/cli/run.sh
 count "cli" $?
 
+echo "== corpus pipeline (skips without mma/fluidsynth)"
+sh pipelines/corpus/test.sh
+count "corpus pipeline" $?
+
 echo "== man pages"
 sh tests/check-man.sh "$BUILD"/bin
 count "man pages cover every option" $?
