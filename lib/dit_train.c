@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "dit.h"
 #include "dit_internal.h"
 #include "ops.h"
@@ -71,25 +72,8 @@ struct presto_dit_train {
 
 /* ---- arena ---- */
 
-typedef struct {
-	float *base; /* NULL: measuring */
-	size_t used; /* floats */
-	int overflow;
-} carver;
 
-static float *carve(carver *cv, size_t n)
-{
-	size_t s = (n + 15) & ~(size_t)15; /* 64-byte aligned pieces */
-	if (s < n || cv->used + s < cv->used) {
-		cv->overflow = 1;
-		return NULL;
-	}
-	float *p = cv->base ? cv->base + cv->used : NULL;
-	cv->used += s;
-	return p;
-}
-
-static void carve_all(presto_dit_train *c, carver *cv, int B, int T, int S)
+static void carve_all(presto_dit_train *c, presto_carver *cv, int B, int T, int S)
 {
 	const presto_dit_config *k = &c->m->c;
 	size_t N = (size_t)B * (T + 1), NT = (size_t)B * T, NS = (size_t)B * S;
@@ -100,44 +84,44 @@ static void carve_all(presto_dit_train *c, carver *cv, int B, int T, int S)
 	int qk = k->qk_norm != 0;
 	for (int i = 0; i < k->depth; i++) {
 		blk_save *b = &c->bs[i];
-		b->h0 = carve(cv, N * D);
-		b->h1 = carve(cv, N * D);
-		b->h2 = S ? carve(cv, N * D) : b->h1;
-		b->qkv_raw = qk ? carve(cv, N * 3 * D) : NULL;
-		b->qkv = carve(cv, N * 3 * D);
-		b->sao = carve(cv, N * D);
-		b->cq_raw = S && qk ? carve(cv, N * D) : NULL;
-		b->cq = S ? carve(cv, N * D) : NULL;
-		b->ckv_raw = S && qk ? carve(cv, NS * 2 * Ce) : NULL;
-		b->ckv = S ? carve(cv, NS * 2 * Ce) : NULL;
-		b->cao = S ? carve(cv, N * D) : NULL;
-		b->big = carve(cv, N * 2 * F);
+		b->h0 = presto_carve(cv, N * D);
+		b->h1 = presto_carve(cv, N * D);
+		b->h2 = S ? presto_carve(cv, N * D) : b->h1;
+		b->qkv_raw = qk ? presto_carve(cv, N * 3 * D) : NULL;
+		b->qkv = presto_carve(cv, N * 3 * D);
+		b->sao = presto_carve(cv, N * D);
+		b->cq_raw = S && qk ? presto_carve(cv, N * D) : NULL;
+		b->cq = S ? presto_carve(cv, N * D) : NULL;
+		b->ckv_raw = S && qk ? presto_carve(cv, NS * 2 * Ce) : NULL;
+		b->ckv = S ? presto_carve(cv, NS * 2 * Ce) : NULL;
+		b->cao = S ? presto_carve(cv, N * D) : NULL;
+		b->big = presto_carve(cv, N * 2 * F);
 	}
 	float **bd[] = {&c->ta, &c->tsl, &c->te, &c->ga, &c->gsl, &c->ge, &c->dte, &c->dts, &c->dta, &c->dgs, &c->dga};
 	for (size_t i = 0; i < sizeof bd / sizeof bd[0]; i++)
-		*bd[i] = carve(cv, (size_t)B * D);
+		*bd[i] = presto_carve(cv, (size_t)B * D);
 	float **ns[] = {&c->ca, &c->csl, &c->ctx, &c->dctx, &c->dcs, &c->dca};
 	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
-		*ns[i] = carve(cv, NS * Ce);
+		*ns[i] = presto_carve(cv, NS * Ce);
 	float **nt[] = {&c->xt0, &c->xt1, &c->xo, &c->pc, &c->dxt1, &c->dxt0, &c->dpc};
 	for (size_t i = 0; i < sizeof nt / sizeof nt[0]; i++)
-		*nt[i] = carve(cv, NT * C);
-	c->t = carve(cv, (size_t)B);
-	c->glob = carve(cv, (size_t)B * G);
-	c->cross = carve(cv, NS * Cc);
-	c->tf = carve(cv, (size_t)B * TF);
-	c->dtf = carve(cv, (size_t)B * TF);
-	c->hf = carve(cv, N * D);
-	c->xn = carve(cv, N * D);
-	c->mid = carve(cv, N * wmid);
-	c->br = carve(cv, N * D);
-	c->po = carve(cv, N * C);
-	c->dh = carve(cv, N * D);
-	c->dxn = carve(cv, N * D);
-	c->dmid = carve(cv, N * wmid);
-	c->dbig = carve(cv, N * wbig);
-	c->dckv = carve(cv, NS * 2 * Ce);
-	c->tmp = carve(cv, D > 2 * Ce ? D : 2 * Ce);
+		*nt[i] = presto_carve(cv, NT * C);
+	c->t = presto_carve(cv, (size_t)B);
+	c->glob = presto_carve(cv, (size_t)B * G);
+	c->cross = presto_carve(cv, NS * Cc);
+	c->tf = presto_carve(cv, (size_t)B * TF);
+	c->dtf = presto_carve(cv, (size_t)B * TF);
+	c->hf = presto_carve(cv, N * D);
+	c->xn = presto_carve(cv, N * D);
+	c->mid = presto_carve(cv, N * wmid);
+	c->br = presto_carve(cv, N * D);
+	c->po = presto_carve(cv, N * C);
+	c->dh = presto_carve(cv, N * D);
+	c->dxn = presto_carve(cv, N * D);
+	c->dmid = presto_carve(cv, N * wmid);
+	c->dbig = presto_carve(cv, N * wbig);
+	c->dckv = presto_carve(cv, NS * 2 * Ce);
+	c->tmp = presto_carve(cv, D > 2 * Ce ? D : 2 * Ce);
 }
 
 static presto_status arena_for(presto_dit_train *c, int B, int T, int S)
@@ -147,7 +131,7 @@ static presto_status arena_for(presto_dit_train *c, int B, int T, int S)
 	free(c->arena);
 	c->arena = NULL;
 	c->ready = 0;
-	carver cv = {NULL, 0, 0};
+	presto_carver cv = {NULL, 0, 0};
 	carve_all(c, &cv, B, T, S);
 	if (cv.overflow || cv.used > SIZE_MAX / sizeof(float) - 16)
 		return presto_error_set(PRESTO_ENOMEM, "DiT training activations: size overflow");

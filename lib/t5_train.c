@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "ops.h"
 #include "t5.h"
 #include "t5_internal.h"
@@ -40,25 +41,8 @@ struct presto_t5_train {
 
 /* ---- arena ---- */
 
-typedef struct {
-	float *base; /* NULL: measuring */
-	size_t used; /* floats */
-	int overflow;
-} carver;
 
-static float *carve(carver *cv, size_t n)
-{
-	size_t s = (n + 15) & ~(size_t)15; /* 64-byte aligned pieces */
-	if (s < n || cv->used + s < cv->used) {
-		cv->overflow = 1;
-		return NULL;
-	}
-	float *p = cv->base ? cv->base + cv->used : NULL;
-	cv->used += s;
-	return p;
-}
-
-static void carve_all(presto_t5_train *t, carver *cv)
+static void carve_all(presto_t5_train *t, presto_carver *cv)
 {
 	const presto_t5_config *c = &t->m->c;
 	size_t N = (size_t)t->B * t->L, NL = (size_t)t->L * t->L;
@@ -68,34 +52,34 @@ static void carve_all(presto_t5_train *t, carver *cv)
 		cv->overflow = 1;
 	for (int i = 0; i < c->num_layers; i++) {
 		t5_layer_bufs *lb = &t->lb[i];
-		lb->h0 = carve(cv, N * D);
-		lb->h1 = carve(cv, N * D);
-		lb->q = carve(cv, N * I);
-		lb->k = carve(cv, N * I);
-		lb->v = carve(cv, N * I);
-		lb->att = carve(cv, N * I);
-		lb->f1 = carve(cv, N * F);
-		lb->f2 = c->gated ? carve(cv, N * F) : NULL;
+		lb->h0 = presto_carve(cv, N * D);
+		lb->h1 = presto_carve(cv, N * D);
+		lb->q = presto_carve(cv, N * I);
+		lb->k = presto_carve(cv, N * I);
+		lb->v = presto_carve(cv, N * I);
+		lb->att = presto_carve(cv, N * I);
+		lb->f1 = presto_carve(cv, N * F);
+		lb->f2 = c->gated ? presto_carve(cv, N * F) : NULL;
 	}
-	t->rb.h = carve(cv, N * D);
-	t->rb.x = carve(cv, N * D);
-	t->rb.tmp = carve(cv, N * D);
-	t->rb.bias = carve(cv, HNL);
-	float *hid = carve(cv, N * F);
+	t->rb.h = presto_carve(cv, N * D);
+	t->rb.x = presto_carve(cv, N * D);
+	t->rb.tmp = presto_carve(cv, N * D);
+	t->rb.bias = presto_carve(cv, HNL);
+	float *hid = presto_carve(cv, N * F);
 	for (int i = 0; i < c->num_layers; i++)
 		t->lb[i].hid = hid;
-	t->mask = carve(cv, N);
-	t->dh = carve(cv, N * D);
-	t->dx = carve(cv, N * D);
-	t->dq = carve(cv, N * I);
-	t->dk = carve(cv, N * I);
-	t->dv = carve(cv, N * I);
-	t->datt = carve(cv, N * I);
-	t->g = c->gated ? carve(cv, N * F) : NULL;
-	t->dhid = carve(cv, N * F);
-	t->dg = carve(cv, N * F);
-	t->df2 = c->gated ? carve(cv, N * F) : NULL;
-	t->dbias = carve(cv, HNL);
+	t->mask = presto_carve(cv, N);
+	t->dh = presto_carve(cv, N * D);
+	t->dx = presto_carve(cv, N * D);
+	t->dq = presto_carve(cv, N * I);
+	t->dk = presto_carve(cv, N * I);
+	t->dv = presto_carve(cv, N * I);
+	t->datt = presto_carve(cv, N * I);
+	t->g = c->gated ? presto_carve(cv, N * F) : NULL;
+	t->dhid = presto_carve(cv, N * F);
+	t->dg = presto_carve(cv, N * F);
+	t->df2 = c->gated ? presto_carve(cv, N * F) : NULL;
+	t->dbias = presto_carve(cv, HNL);
 }
 
 presto_status presto_t5_train_new(presto_t5 *m, int B, int L, presto_t5_train **out)
@@ -123,7 +107,7 @@ presto_status presto_t5_train_new(presto_t5 *m, int B, int L, presto_t5_train **
 	t->rb.bk = t->ids + N;
 	t->rb.layer = t->lb;
 	t->rb.per_layer = 1;
-	carver cv = {NULL, 0, 0};
+	presto_carver cv = {NULL, 0, 0};
 	carve_all(t, &cv);
 	if (cv.overflow || cv.used > SIZE_MAX / sizeof(float) - 16) {
 		presto_t5_train_free(t);
