@@ -20,36 +20,11 @@
 #include "params.h"
 
 #include "check.h"
+#include "testrand.h"
 
 #define PRE 0.25f /* what every gradient buffer holds before a backward */
 
-static uint64_t rs = 0x9e3779b97f4a7c15ull;
-static double unif(void) /* [0, 1) */
-{
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return (double)(rs >> 11) / 9007199254740992.0;
-}
-static float randn(void)
-{
-	double u = unif(), v = unif();
-	return (float)(sqrt(-2.0 * log(u + 1e-300)) * cos(6.283185307179586 * v));
-}
-static float *vec(size_t n, float scale)
-{
-	float *v = malloc(sizeof(float) * (n ? n : 1));
-	for (size_t i = 0; i < n; i++)
-		v[i] = scale * randn();
-	return v;
-}
-static float *fill(size_t n, float val)
-{
-	float *v = malloc(sizeof(float) * (n ? n : 1));
-	for (size_t i = 0; i < n; i++)
-		v[i] = val;
-	return v;
-}
+TEST_RAND_SEED(0x9e3779b97f4a7c15ull);
 static void unpre(float *g, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

@@ -18,6 +18,7 @@
 #include "train_vae.h"
 
 #include "check.h"
+#include "testrand.h"
 
 #define SR 16000
 #define CHUNK 1024
@@ -49,14 +50,7 @@ static void rm_rf(const char *p)
 	}
 }
 
-static uint64_t rs = 0x853c49e6748fea9bull;
-static double unif(void)
-{
-	rs ^= rs << 13;
-	rs ^= rs >> 7;
-	rs ^= rs << 17;
-	return (double)(rs >> 11) / 9007199254740992.0;
-}
+TEST_RAND_SEED(0x853c49e6748fea9bull);
 
 /* C channels of n frames: sines at f Hz (channel c at f * (1 + c / 2)),
  * amplitude a, plus uniform noise of amplitude nz. */
