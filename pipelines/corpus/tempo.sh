@@ -5,10 +5,8 @@
 #
 #   sh tempo.sh OUT [COUNT]   (COUNT clips spread evenly over the ids; default all)
 #
-# Two estimates per clip, both from aubio-tools: `aubio tempo` (its final
-# tempo value) and 60 / the median interval of `aubio beat`'s beat times. The
-# second is much closer on 10 s clips (the first is often biased by the
-# tracker's start-up). Writes OUT/tempo.tsv (id, style, bpm, tempo, beat)
+# Two estimates per clip (bpm.sh): `aubio tempo` and 60 / the median
+# interval of `aubio beat`'s beat times. Writes OUT/tempo.tsv (id, style, bpm, tempo, beat)
 # and prints the share of clips within 4% of the BPM, and within 4% of BPM x
 # {1/2, 1, 2} (octave errors forgiven), and the library files that agree least.
 set -eu
@@ -17,25 +15,13 @@ meta=$out/metadata.tsv
 n=$(($(wc -l < "$meta") - 1))
 count=${2:-$n}
 step=$(( n / count )); [ $step -ge 1 ] || step=1
-est() { # est FILE -> "tempo<TAB>beat"
-	t=$(aubio tempo -i "$1" 2>/dev/null | awk '/bpm/ { v = $1 } END { print v + 0 }')
-	b=$(aubio beat -i "$1" 2>/dev/null | awk '
-		NR > 1 { d[++n] = $1 - p } { p = $1 }
-		END {
-			if (n == 0) { print 0; exit }
-			for (i = 2; i <= n; i++) { x = d[i]; for (j = i - 1; j >= 1 && d[j] > x; j--) d[j + 1] = d[j]; d[j + 1] = x }
-			m = (n % 2) ? d[(n + 1) / 2] : (d[n / 2] + d[n / 2 + 1]) / 2
-			print 60 / m
-		}')
-	printf '%s\t%s\n' "$t" "$b"
-}
+here=$(cd "$(dirname "$0")" && pwd)
 tail -n +2 "$meta" | awk -F'\t' -v step=$step -v count="$count" '(NR - 1) % step == 0 && k++ < count { print $1 "\t" $3 "\t" $6 }' > "$out/tempo.in"
 : > "$out/tempo.tsv"
-# one clip per parallel job; the shell function travels as a script
-sed -n '/^est() {/,/^}/p' "$0" > "$out/tempo.fn"
+# one clip per parallel job
 parallel --colsep '\t' -j"$(nproc)" -k \
-	". $out/tempo.fn; printf '%s\t%s\t%s\t%s\n' {1} {2} {3} \"\$(est $out/audio/{1}.flac)\"" < "$out/tempo.in" > "$out/tempo.tsv"
-rm -f "$out/tempo.in" "$out/tempo.fn"
+	"printf '%s\t%s\t%s\t' {1} {2} {3}; sh $here/bpm.sh $out/audio/{1}.flac | cut -f2-" < "$out/tempo.in" > "$out/tempo.tsv"
+rm -f "$out/tempo.in"
 awk -F'\t' '
 function near(a, b) { return a > 0 && (a - b < 0 ? b - a : a - b) <= 0.04 * b }
 function oct(a, b) { return near(a, b) || near(a, 2 * b) || near(a, b / 2) }

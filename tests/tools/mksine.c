@@ -6,7 +6,8 @@
  *       1 channel, 1 s, 440 Hz, 0.5, float); HZ 0 gives a constant AMP.
  *       Sample 0 is AMP, so the peak of the file is exactly AMP.
  *   mksine --info FILE [FRAME]
- *       "frames=N channels=C rate=R peak=P" and, with FRAME, a second line
+ *       "frames=N channels=C rate=R peak=P rms=R nonfinite=K" (peak and rms
+ *       over the finite samples) and, with FRAME, a second line
  *       "frame F: V0 V1 ..." with the samples of every channel there.
  *
  * FILE may be "-" (standard output / input, WAV). Exit 2 on any error. */
@@ -45,10 +46,19 @@ static int info(int argc, char **argv)
 	int64_t N;
 	if (presto_audio_read(argv[2], &d, &C, &N, &rate))
 		die(argv[2]);
-	double peak = 0;
-	for (size_t i = 0; i < (size_t)C * (size_t)N; i++)
+	double peak = 0, ss = 0;
+	long long nonfinite = 0;
+	for (size_t i = 0; i < (size_t)C * (size_t)N; i++) {
+		if (!isfinite(d[i])) {
+			nonfinite++;
+			continue;
+		}
 		peak = fmax(peak, fabs(d[i]));
-	printf("frames=%lld channels=%d rate=%d peak=%.6f\n", (long long)N, C, rate, peak);
+		ss += (double)d[i] * d[i];
+	}
+	double rms = N > 0 ? sqrt(ss / ((double)C * (double)N)) : 0;
+	printf("frames=%lld channels=%d rate=%d peak=%.6f rms=%.6f nonfinite=%lld\n", (long long)N, C, rate, peak, rms,
+	       nonfinite);
 	if (argc == 4) {
 		long long f = (long long)num("FRAME", argv[3]);
 		if (f < 0 || f >= N) {
