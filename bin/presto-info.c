@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "image.h"
 #include "safetensors.h"
 #include "stream.h"
 
@@ -251,49 +252,32 @@ typedef struct {
 
 static void colour(const char *map, double t, png_byte *px)
 {
-	static const double viridis[5][3] = {
-		{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37},
-	};
-	if (isnan(t)) { /* non-finite cells */
-		px[0] = 255, px[1] = 0, px[2] = 0;
-		return;
-	}
-	if (!strcmp(map, "gray")) {
-		px[0] = px[1] = px[2] = (png_byte)lround(255 * t);
-		return;
-	}
-	double x = t * 4;
-	int i = x >= 4 ? 3 : (int)x;
-	double f = x - i;
-	for (int c = 0; c < 3; c++)
-		px[c] = (png_byte)lround(viridis[i][c] + f * (viridis[i + 1][c] - viridis[i][c]));
+	presto_colormap_rgb(strcmp(map, "gray") ? PRESTO_COLORMAP_VIRIDIS : PRESTO_COLORMAP_GRAY, t, px);
 }
 
 /* W x H RGB image of the w-column cell grid, each cell s x sy pixels. */
-static int encode_png(FILE *f, const float *cell, int64_t w, int64_t s, int64_t sy, int64_t W, int64_t H, double lo,
-		      double hi, const char *map, png_byte *row)
+typedef struct {
+	const float *cell;
+	int64_t w, s, sy;
+	double lo, hi;
+	const char *map;
+} png_cells;
+
+static void png_row(void *ctx, int64_t y, uint8_t *row)
 {
-	png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-	png_infop info = png ? png_create_info_struct(png) : NULL;
-	if (!png || !info || setjmp(png_jmpbuf(png))) {
-		png_destroy_write_struct(&png, &info);
-		return -1;
+	const png_cells *p = ctx;
+	for (int64_t x = 0; x < p->w * p->s; x++) {
+		float v = p->cell[(y / p->sy) * p->w + x / p->s];
+		double t = isfinite(v) ? (p->hi > p->lo ? (v - p->lo) / (p->hi - p->lo) : 0.5) : NAN;
+		colour(p->map, t, row + 3 * x);
 	}
-	png_init_io(png, f);
-	png_set_IHDR(png, info, (png_uint_32)W, (png_uint_32)H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-		     PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-	png_write_info(png, info);
-	for (int64_t y = 0; y < H; y++) {
-		for (int64_t x = 0; x < W; x++) {
-			float v = cell[(y / sy) * w + x / s];
-			double t = isfinite(v) ? (hi > lo ? (v - lo) / (hi - lo) : 0.5) : NAN;
-			colour(map, t, row + 3 * x);
-		}
-		png_write_row(png, row);
-	}
-	png_write_end(png, info);
-	png_destroy_write_struct(&png, &info);
-	return 0;
+}
+
+static int encode_png(FILE *f, const float *cell, int64_t w, int64_t s, int64_t sy, int64_t W, int64_t H, double lo,
+		      double hi, const char *map)
+{
+	png_cells p = {cell, w, s, sy, lo, hi, map};
+	return presto_png_write_rgb(f, "--png", W, H, png_row, &p) ? -1 : 0;
 }
 
 /* Rows are all leading dims flattened (channels), columns the last (frames);
@@ -335,17 +319,14 @@ static presto_status write_png(const opts_t *o, const capture_t *cap, FILE *repo
 	if (o->scale <= 0 && h * sy < 64)
 		sy = (64 + h - 1) / h > 64 ? 64 : (64 + h - 1) / h;
 	int64_t W = w * s, H = h * sy;
-	png_byte *row = presto_malloc((size_t)W * 3);
 	presto_output out;
-	presto_status st = row ? presto_output_open(&out, o->png, 1) : PRESTO_ENOMEM;
+	presto_status st = presto_output_open(&out, o->png, 1);
 	if (st) {
 		free(cell);
-		free(row);
 		return st;
 	}
-	int bad = encode_png(out.f, cell, w, s, sy, W, H, lo, hi, o->colormap, row);
+	int bad = encode_png(out.f, cell, w, s, sy, W, H, lo, hi, o->colormap);
 	free(cell);
-	free(row);
 	if (bad) {
 		presto_output_abort(&out);
 		return presto_error_set(PRESTO_EIO, "cannot write PNG '%s'", o->png);

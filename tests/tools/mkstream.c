@@ -15,6 +15,8 @@
  *   nan        a NaN in the latent of the last record
  *   badkind    a header with kind "video"
  *   badmagic   a header with the wrong magic
+ *   shifted    valid, with 1 added to every latent value (presto-eval frechet)
+ *   wide       valid, with a latent of twice the channels: f32 [16, 16]
  *
  * Valid maps are written with the stream writer; broken ones are packed by
  * hand with msgpack-c (the writer refuses to produce them). */
@@ -41,23 +43,27 @@ static void pk_str(msgpack_packer *pk, const char *s)
 	msgpack_pack_str_body(pk, s, strlen(s));
 }
 
+/* Latents of the valid records: [lat_c, T], plus lat_shift. */
+static int lat_c = C;
+static float lat_shift = 0;
+
 static void latent_values(float *z, int id)
 {
-	for (int i = 0; i < C * T; i++)
-		z[i] = sinf(0.37f * (float)i + (float)id) * (1.0f + 0.1f * (float)(i % C));
+	for (int i = 0; i < lat_c * T; i++)
+		z[i] = sinf(0.37f * (float)i + (float)id) * (1.0f + 0.1f * (float)(i % C)) + lat_shift;
 }
 
 static void write_record(presto_stream_writer *w, int id, int with_nan)
 {
 	static const double sigmas[5] = {INFINITY, 20.0, 2.5, 0.3, 0.0};
-	float z[C * T];
+	float z[2 * C * T];
 	int64_t mask[C];
 	latent_values(z, id);
 	if (with_nan)
 		z[C * T / 2 + 3] = NAN;
 	for (int i = 0; i < C; i++)
 		mask[i] = i < C - 2;
-	int64_t zs[2] = {C, T}, ms[1] = {C};
+	int64_t zs[2] = {lat_c, T}, ms[1] = {C};
 	presto_tensor t[2] = {presto_tensor_wrap(PRESTO_F32, 2, zs, z), presto_tensor_wrap(PRESTO_I64, 1, ms, mask)};
 	char *names[2] = {"latent", "mask"};
 	presto_param p[9] = {
@@ -129,7 +135,7 @@ int main(int argc, char **argv)
 {
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: mkstream valid|empty|wrongkind|truncated|nocount|badcount|garbage|baddtype|"
-				"shape|nan|badkind|badmagic [RECORDS]\n");
+				"shape|nan|badkind|badmagic|shifted|wide [RECORDS]\n");
 		return 1;
 	}
 	const char *v = argv[1];
@@ -144,6 +150,12 @@ int main(int argc, char **argv)
 	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
 
 	if (!strcmp(v, "valid")) {
+		write_stream(stdout, PRESTO_KIND_LATENT, n, 0, 1);
+	} else if (!strcmp(v, "shifted") || !strcmp(v, "wide")) {
+		if (v[0] == 's')
+			lat_shift = 1;
+		else
+			lat_c = 2 * C;
 		write_stream(stdout, PRESTO_KIND_LATENT, n, 0, 1);
 	} else if (!strcmp(v, "empty")) {
 		write_stream(stdout, PRESTO_KIND_LATENT, 0, 0, 1);
