@@ -108,6 +108,12 @@ void presto_snake_beta_forward(float *y, const float *x, const float *alpha, con
  * alias dy. */
 void presto_snake_beta_backward(float *dx, float *dalpha, float *dbeta, const float *dy, const float *x,
 				const float *alpha, const float *beta, int C, int T);
+/* s[i] = sin(x[i]), c[i] = cos(x[i]) for i < n (s or c may be NULL): the
+ * float sine and cosine the snake uses (lib/ops/snake.c), vectorised. For
+ * |x| <= 12000 within 4 * 2^-24 of |result| (a few ulp) and 2^-23 absolute
+ * (tests/unit/test_sincos.c); libm sinf / cosf beyond, NaN for inf and NaN.
+ * The same bits whatever the block size, position or machine. */
+void presto_sincosf_block(float *s, float *c, const float *x, size_t n);
 
 /* 1-D convolution of one item: x [Cin, Tin] -> y [Cout, Tout],
  * w [Cout, Cin, K] (torch layout), b [Cout] or NULL, zero padding `pad` on
