@@ -22,7 +22,7 @@ enum {
 	OPT_DATA = 256, OPT_STEPS, OPT_BATCH, OPT_LR, OPT_WARMUP, OPT_SEED, OPT_THREADS, OPT_LOG_EVERY,
 	OPT_VALID_EVERY, OPT_CKPT_EVERY, OPT_KEEP, OPT_DTYPE, OPT_NO_RESUME, OPT_LOG, OPT_CONFIG, OPT_CHUNK, OPT_KL,
 	OPT_FRAMES, OPT_DROPOUT, OPT_NOISE, OPT_P_MEAN, OPT_P_STD, OPT_FREEZE_TEXT, OPT_FINETUNE, OPT_VOCAB,
-	OPT_CLIP, OPT_EMA,
+	OPT_CLIP, OPT_EMA, OPT_INIT, OPT_FREEZE_ENCODER,
 };
 
 /* Every option of every subcommand (--help lists them all); each
@@ -41,6 +41,8 @@ static const presto_cli_option options[] = {
 	{"seed", OPT_SEED, "N", "vae, dit: seed of the initial weights, data order and noise (default 0)"},
 	{"chunk", OPT_CHUNK, "FRAMES", "vae: audio frames per training crop (default 65536)"},
 	{"kl", OPT_KL, "W", "vae: weight of the KL term (default 1e-4)"},
+	{"init", OPT_INIT, "FILE", "vae: start from the weights of a vae.safetensors (an earlier run's export)"},
+	{"freeze-encoder", OPT_FREEZE_ENCODER, NULL, "vae: train the decoder only, keeping the --init encoder (and its latents)"},
 	{"frames", OPT_FRAMES, "N", "dit: train on random windows of N latent frames (default: whole records)"},
 	{"cond-dropout", OPT_DROPOUT, "P", "dit: probability of dropping an item's text (for guidance; default 0.1)"},
 	{"noise", OPT_NOISE, "DIST", "dit: training noise levels: lognormal, uniform or logit-normal"},
@@ -72,10 +74,10 @@ static const presto_cli_spec spec = {
 };
 
 typedef struct {
-	const char *out, *data, *model, *config, *noise, *log_path;
+	const char *out, *data, *model, *config, *noise, *log_path, *init;
 	long long steps, batch, warmup, seed, chunk, frames, vocab, log_every, valid_every, ckpt_every, keep, threads;
 	double lr, kl, dropout, p_mean, p_std, clip, ema;
-	int freeze_text, finetune, no_resume;
+	int freeze_text, finetune, no_resume, freeze_encoder;
 	presto_dtype dtype;
 	FILE *log;
 } args;
@@ -217,10 +219,20 @@ static int run_vae(args *a)
 	char **train = NULL, **valid = NULL, ckpt[4096], path[4200];
 	int nt = 0, nv = 0;
 	presto_train_vae *tv = NULL;
+	snprintf(ckpt, sizeof ckpt, "%s/ckpt", a->out);
+	if (a->freeze_encoder && !a->init) {
+		/* a frozen encoder must be a trained one: --init, or a frozen run's checkpoint to go on from */
+		char *latest = NULL;
+		presto_status ls = a->no_resume ? PRESTO_EEOF : presto_checkpoint_latest(ckpt, &latest);
+		free(latest);
+		presto_error_clear();
+		if (ls == PRESTO_EEOF)
+			return presto_cli_usage("--freeze-encoder needs --init FILE (the trained vae.safetensors whose "
+						"encoder to keep), unless resuming from %s", ckpt);
+	}
 	presto_status st = vae_config(a->config, &o.model);
 	if (!st)
 		st = read_table(a->data, &train, &nt, &valid, &nv);
-	snprintf(ckpt, sizeof ckpt, "%s/ckpt", a->out);
 	if (!st)
 		st = make_dir(a->out);
 	if (!st) {
@@ -229,6 +241,8 @@ static int run_vae(args *a)
 		o.val_files = (const char *const *)valid;
 		o.n_val = nv;
 		o.sample_rate = 44100;
+		o.init_from = a->init;
+		o.freeze_encoder = a->freeze_encoder;
 		if (a->chunk)
 			o.chunk = (int)a->chunk;
 		if (a->batch)
@@ -436,6 +450,8 @@ int main(int argc, char **argv)
 		case OPT_CONFIG: a.config = arg; break;
 		case OPT_NOISE: a.noise = arg; break;
 		case OPT_LOG: a.log_path = arg; break;
+		case OPT_INIT: a.init = arg; break;
+		case OPT_FREEZE_ENCODER: a.freeze_encoder = 1; break;
 		case OPT_FREEZE_TEXT: a.freeze_text = 1; break;
 		case OPT_FINETUNE: a.finetune = 1; break;
 		case OPT_NO_RESUME: a.no_resume = 1; break;

@@ -26,6 +26,7 @@
 
 #define META_PRETRANSFORM "train_vae.pretransform"
 #define META_OPTIONS "train_vae.options"
+#define META_FREEZE "train_vae.freeze_encoder" /* "1" or "0"; absent (older checkpoints): "0" */
 
 struct presto_train_vae {
 	presto_train_vae_options o;
@@ -51,6 +52,7 @@ struct presto_train_vae {
 	int n_val_crops;
 	float *backup;         /* ps.total: the raw weights during an EMA validation */
 	char *pt_json, *opt_json;
+	size_t n_trained;      /* floats of the trainable tensors */
 	int64_t last_ckpt;     /* steps done at the last checkpoint (-1: none) */
 };
 
@@ -545,6 +547,23 @@ static presto_status load_checkpoint(presto_train_vae *tv, const char *path)
 	free(pt);
 	if (!same)
 		return presto_error_set(PRESTO_EINVAL, "%s: a checkpoint of another VAE configuration", path);
+	char *fr = NULL;
+	int frozen = 0;
+	s = presto_checkpoint_meta(path, META_FREEZE, &fr);
+	if (s == PRESTO_EINVAL)
+		presto_error_clear(); /* no such key: written before encoders could be frozen */
+	else if (s)
+		return s;
+	else
+		frozen = !strcmp(fr, "1");
+	free(fr);
+	if (frozen != (tv->o.freeze_encoder != 0))
+		return presto_error_set(PRESTO_EINVAL,
+					frozen ? "%s: a checkpoint of a run with a frozen encoder: resume it with the "
+						 "encoder frozen (--freeze-encoder), or start afresh"
+					       : "%s: a checkpoint of a run that trains the encoder: resume it without "
+						 "freezing the encoder (no --freeze-encoder), or start afresh",
+					path);
 	uint64_t seed = tv->st.rng.seed;
 	PRESTO_TRY(presto_checkpoint_load(path, &tv->st));
 	/* the options' hyper-parameters win over the checkpoint's */
@@ -608,6 +627,13 @@ static presto_status setup(presto_train_vae *tv)
 	/* model, optimizer, state */
 	presto_params_init(&tv->ps);
 	PRESTO_TRY(presto_oobleck_params(c, PREFIX, 1, 1, &tv->ps));
+	for (int i = 0; i < tv->ps.n; i++) {
+		presto_param_info *pi = &tv->ps.p[i];
+		if (o->freeze_encoder && !strncmp(pi->name, PREFIX "encoder.", strlen(PREFIX "encoder.")))
+			pi->trainable = 0; /* a buffer: no gradient, no update, EMA = weights */
+		else
+			tv->n_trained += pi->numel;
+	}
 	PRESTO_TRY(presto_params_alloc(&tv->ps));
 	PRESTO_TRY(presto_vae_from_params(c, &tv->ps, PREFIX, 1, 1, &tv->m));
 	PRESTO_TRY(presto_vae_train_new(tv->m, &tv->t));
@@ -641,7 +667,10 @@ static presto_status setup(presto_train_vae *tv)
 		}
 	}
 	presto_status s = PRESTO_OK;
-	if (!latest) {
+	if (!latest && o->freeze_encoder && !o->init_from)
+		s = presto_error_set(PRESTO_EINVAL, "train vae: freezing the encoder needs the weights of a trained "
+						    "VAE (init_from) or a checkpoint of a frozen run to resume");
+	if (!s && !latest) {
 		if (o->init_from)
 			s = init_from_file(&tv->ps, o->init_from);
 		else
@@ -654,6 +683,8 @@ static presto_status setup(presto_train_vae *tv)
 	}
 	if (!s && latest)
 		s = load_checkpoint(tv, latest);
+	if (!s && latest && o->init_from)
+		info(tv, "the checkpoint's weights go on (%s is not read)", o->init_from);
 	free(latest);
 	if (!s)
 		presto_vae_refold(tv->m);
@@ -771,8 +802,10 @@ static presto_status loss_grad(presto_train_vae *tv, presto_train_vae_stats *st)
 	PRESTO_TRY(recon_losses(tv, tv->ddec, tv->audio, tv->dec, B, st));
 	st->total += o->w_kl * st->kl;
 
-	/* backward */
+	/* backward (a frozen encoder: the decoder's parameters only) */
 	presto_grad_zero(&tv->ps, tv->grad);
+	if (o->freeze_encoder)
+		return presto_vae_decode_backward(tv->t, NULL, tv->grad, tv->ddec);
 	memset(tv->dz, 0, sizeof(float) * (size_t)B * nz1);
 	PRESTO_TRY(presto_vae_decode_backward(tv->t, tv->dz, tv->grad, tv->ddec));
 	memset(tv->dpre, 0, sizeof(float) * (size_t)B * np1);
@@ -896,8 +929,9 @@ presto_status presto_train_vae_checkpoint(presto_train_vae *tv, char **path_out)
 		return presto_error_set(PRESTO_EINVAL, "train vae: no checkpoint directory");
 	if (mkdir(dir, 0777) && errno != EEXIST)
 		return presto_error_set(PRESTO_EIO, "%s: cannot create (%s)", dir, strerror(errno));
-	const char *meta[4] = {META_PRETRANSFORM, tv->pt_json, META_OPTIONS, tv->opt_json};
-	PRESTO_TRY(presto_checkpoint_save_rotating(dir, &tv->st, tv->o.ckpt_keep, 2, meta, path_out));
+	const char *meta[6] = {META_PRETRANSFORM, tv->pt_json, META_OPTIONS, tv->opt_json, META_FREEZE,
+			       tv->o.freeze_encoder ? "1" : "0"};
+	PRESTO_TRY(presto_checkpoint_save_rotating(dir, &tv->st, tv->o.ckpt_keep, 3, meta, path_out));
 	tv->last_ckpt = tv->st.rng.counter;
 	return PRESTO_OK;
 }
@@ -911,7 +945,7 @@ presto_status presto_train_vae_export(presto_train_vae *tv, const char *path, in
 	snprintf(steps, sizeof steps, "%lld", (long long)tv->st.rng.counter);
 	const char *meta[6] = {"presto.vae.pretransform", tv->pt_json, "presto.vae.steps", steps,
 			       "presto.vae.weights", buf == tv->ema.w ? "ema" : "raw"};
-	return presto_params_save(&tv->ps, buf, path, "", dtype, 1, 3, meta);
+	return presto_params_save(&tv->ps, buf, path, "", dtype, 0, 3, meta); /* a frozen encoder too */
 }
 
 /* ---- the loop */
@@ -923,9 +957,16 @@ presto_status presto_train_vae_run(presto_train_vae *tv)
 	memset(&win, 0, sizeof win);
 	int nwin = 0, stopped = 0;
 	double wsec = 0;
-	if ((int64_t)tv->st.rng.counter < o->steps)
+	size_t n_params = 0;
+	for (int i = 0; i < tv->ps.n; i++)
+		n_params += tv->ps.p[i].numel;
+	if ((int64_t)tv->st.rng.counter < o->steps && o->freeze_encoder)
+		info(tv, "training the decoder (encoder frozen) from step %lld to %lld: %d x %d frames per step, "
+			 "%zu of %zu parameters", (long long)tv->st.rng.counter, (long long)o->steps, tv->B, tv->N,
+		     tv->n_trained, n_params);
+	else if ((int64_t)tv->st.rng.counter < o->steps)
 		info(tv, "training from step %lld to %lld: %d x %d frames per step, %zu parameters",
-		     (long long)tv->st.rng.counter, (long long)o->steps, tv->B, tv->N, tv->ps.total);
+		     (long long)tv->st.rng.counter, (long long)o->steps, tv->B, tv->N, n_params);
 	while ((int64_t)tv->st.rng.counter < o->steps) {
 		if (o->stop && *o->stop) {
 			stopped = 1;

@@ -1,4 +1,4 @@
-# t_train.sh - presto-train: tokenizer, dit (and vae) on tiny data; exact resume
+# t_train.sh - presto-train: tokenizer, dit (and vae, also with a frozen encoder) on tiny data; exact resume
 
 "$TOOLS/mkmodel" m > /dev/null || exit 1
 P="-m m"
@@ -58,6 +58,27 @@ expect_ok "$BIN/presto-train" vae $V -o vhalf --steps 2
 cmp -s vrun/vae.safetensors vhalf/vae.safetensors || fail "resumed VAE differs"
 expect_ok "$BIN/presto-info" vrun/vae.safetensors
 expect_out "pretransform.model.decoder.layers.0.weight_v"
+
+tcase "vae --freeze-encoder: needs --init (1), trains the decoder only, resumes exactly"
+expect_exit 1 "$BIN/presto-train" vae $V --freeze-encoder -o vfz0 --steps 1
+expect_err "--freeze-encoder needs --init"
+expect_no_file vfz0
+expect_ok "$BIN/presto-train" vae $V --freeze-encoder --init vrun/vae.safetensors -o vfz --steps 3
+expect_err "encoder frozen"
+expect_file vfz/vae.safetensors
+"$BIN/presto-info" --stats vrun/vae.safetensors > init.txt && "$BIN/presto-info" --stats vfz/vae.safetensors > fz.txt ||
+	fail "presto-info --stats failed"
+grep -c 'encoder\.' init.txt | grep -qv '^0$' || fail "no encoder tensors in the init"
+[ "$(grep 'encoder\.' init.txt)" = "$(grep 'encoder\.' fz.txt)" ] || fail "the encoder changed"
+[ "$(grep 'decoder\.' init.txt)" != "$(grep 'decoder\.' fz.txt)" ] || fail "the decoder did not change"
+expect_ok "$BIN/presto-train" vae $V --freeze-encoder --init vrun/vae.safetensors -o vfzh --steps 2
+expect_ok "$BIN/presto-train" vae $V --freeze-encoder -o vfzh --steps 3
+expect_err "resumed from vfzh/ckpt/step-000002.safetensors at step 2"
+cmp -s vfz/vae.safetensors vfzh/vae.safetensors || fail "resumed frozen-encoder VAE differs"
+expect_exit 2 "$BIN/presto-train" vae $V -o vfzh --steps 4
+expect_err "a checkpoint of a run with a frozen encoder"
+expect_exit 2 "$BIN/presto-train" vae $V --freeze-encoder --init vrun/vae.safetensors -o vrun --steps 3
+expect_err "a checkpoint of a run that trains the encoder"
 
 tcase "vae: errors: no config (1), unreadable table (2), bad chunk (2)"
 expect_exit 1 "$BIN/presto-train" vae --data t.tsv -o v1

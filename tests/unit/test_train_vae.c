@@ -4,7 +4,10 @@
  * interrupted (killed after a checkpoint, or stopped by the flag) and
  * resumed ends bit-identical to the uninterrupted one; the exported
  * vae.safetensors loads with presto_vae_load and decodes like the trainer's
- * weights; the pretransform JSON reads back; bad inputs are refused.
+ * weights; the pretransform JSON reads back; bad inputs are refused; with a
+ * frozen encoder only the decoder changes (its gradient that of a full step,
+ * the encoder's weights, export and latents bit-identical to the init), and
+ * a frozen run resumes exactly.
  * Exit status 0 when every check passes. */
 #include <dirent.h>
 #include <math.h>
@@ -533,6 +536,340 @@ static void test_export(void)
 	presto_train_vae_free(tv);
 }
 
+/* ---- frozen encoder */
+
+static int is_enc(const char *name) { return !strncmp(name, PREFIX "encoder.", strlen(PREFIX "encoder.")); }
+
+/* Encoder and decoder tensors of a's and b's table buffers: *enc_same = every
+ * encoder tensor bit-identical, returns the number of decoder tensors that
+ * differ (*n_dec: how many there are). */
+static int cmp_parts(const presto_params *ps, const float *a, const float *b, int *enc_same, int *n_dec)
+{
+	int diff = 0;
+	*enc_same = 1;
+	*n_dec = 0;
+	for (int i = 0; i < ps->n; i++) {
+		const presto_param_info *pi = &ps->p[i];
+		int eq = !memcmp(a + pi->offset, b + pi->offset, sizeof(float) * pi->numel);
+		if (is_enc(pi->name)) {
+			*enc_same = *enc_same && eq;
+		} else {
+			(*n_dec)++;
+			diff += !eq;
+		}
+	}
+	return diff;
+}
+
+/* Tensors of two safetensors files: *enc_same = every encoder tensor has
+ * the same dtype, shape and bytes; returns the number of decoder tensors
+ * whose bytes differ (-1 when a file does not open or a tensor is missing). */
+static int cmp_files(const char *pa, const char *pb, int *enc_same)
+{
+	presto_st *a = NULL, *b = NULL;
+	int diff = 0;
+	*enc_same = 0;
+	if (presto_st_open(pa, &a) || presto_st_open(pb, &b)) {
+		presto_st_close(a);
+		return -1;
+	}
+	*enc_same = presto_st_count(a) == presto_st_count(b);
+	for (int i = 0; diff >= 0 && i < presto_st_count(a); i++) {
+		const char *name = presto_st_name(a, i);
+		const presto_tensor *ta = presto_st_get(a, name), *tb = presto_st_get(b, name);
+		if (!ta || !tb) {
+			diff = -1;
+			break;
+		}
+		int eq = ta->dtype == tb->dtype && ta->nbytes == tb->nbytes && !memcmp(ta->data, tb->data, ta->nbytes);
+		if (is_enc(name))
+			*enc_same = *enc_same && eq;
+		else
+			diff += !eq;
+	}
+	presto_st_close(a);
+	presto_st_close(b);
+	return diff;
+}
+
+/* The pre-bottleneck latents (encoder output) and the reconstruction of x
+ * by the VAE in file `path`. */
+static int file_encode(const char *path, const float *x, float *pre, float *y)
+{
+	presto_oobleck_config c = tiny_model();
+	c.has_encoder = c.has_decoder = 1;
+	c.downsampling_ratio = 4;
+	presto_st *f = NULL;
+	presto_vae *m = NULL;
+	int rc = presto_st_open(path, &f) || presto_vae_load(f, PREFIX, &c, &m);
+	int Lz = presto_vae_latent_len(&c, CHUNK);
+	float *z = malloc(sizeof(float) * (size_t)c.latent_dim * Lz);
+	rc = rc || presto_vae_encode(m, pre, x, CHUNK, NULL, NULL);
+	if (!rc)
+		presto_vae_bottleneck(&c, z, pre, NULL, Lz, NULL);
+	rc = rc || presto_vae_decode(m, y, z, Lz, NULL, NULL);
+	if (rc)
+		printf("# %s: %s\n", path, presto_error());
+	free(z);
+	presto_vae_free(m);
+	presto_st_close(f);
+	return rc;
+}
+
+static void test_freeze(void)
+{
+	enum { N = 12, K = 3 };
+	presto_train_vae_options o;
+	tiny_options(&o);
+	/* the trained VAE to start from: 6 full steps, exported raw in F32, with
+	 * the posterior's deviation made tiny (the bias of the encoder's last
+	 * conv's scale half: softplus(-12)), as a trained encoder's is: the
+	 * latents then carry the signal, not the bottleneck's noise, and a
+	 * decoder can learn from them */
+	char init[400], out_raw[400], out_ema[400], ck[400];
+	snprintf(init, sizeof init, "%s/init.safetensors", dir);
+	snprintf(out_raw, sizeof out_raw, "%s/frozen-raw.safetensors", dir);
+	snprintf(out_ema, sizeof out_ema, "%s/frozen-ema.safetensors", dir);
+	o.steps = 6;
+	presto_train_vae *tv = NULL, *full = NULL;
+	presto_status s = presto_train_vae_new(&o, &tv);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	if (!s) {
+		presto_params *ps = presto_train_vae_state(tv)->ps;
+		int i = presto_params_find(ps, PREFIX "encoder.layers.4.bias");
+		if (i < 0 || ps->p[i].numel != 8)
+			s = presto_error_set(PRESTO_EINVAL, "no encoder.layers.4.bias of 8 entries");
+		for (int j = 4; !s && j < 8; j++)
+			ps->data[ps->p[i].offset + j] = -12.0f;
+	}
+	if (!s)
+		s = presto_train_vae_export(tv, init, 0, PRESTO_F32);
+	presto_train_vae_free(tv);
+	tv = NULL;
+	if (s) {
+		CHECK(0, "init run: %s", presto_error());
+		return;
+	}
+
+	/* a random encoder cannot be frozen */
+	o.steps = N;
+	o.freeze_encoder = 1;
+	s = presto_train_vae_new(&o, &tv);
+	CHECK(s == PRESTO_EINVAL && tv == NULL && strstr(presto_error(), "init_from"),
+	      "freeze_encoder without init_from or a checkpoint refused: %s", presto_error());
+
+	/* the first step: the same loss as a full step, the decoder's gradient
+	 * bit-identical, none for the encoder */
+	o.init_from = init;
+	presto_train_vae_options of = o;
+	of.freeze_encoder = 0;
+	s = presto_train_vae_new(&o, &tv);
+	if (!s)
+		s = presto_train_vae_new(&of, &full);
+	if (s) {
+		CHECK(0, "frozen trainer: %s", presto_error());
+		presto_train_vae_free(tv);
+		return;
+	}
+	const presto_train_state *st = presto_train_vae_state(tv);
+	const presto_params *ps = st->ps;
+	size_t n = ps->total;
+	float *g_frz = malloc(sizeof(float) * n), *g_full = malloc(sizeof(float) * n);
+	float *w0 = malloc(sizeof(float) * n);
+	memcpy(w0, ps->data, sizeof(float) * n);
+	presto_train_vae_stats ef, eu;
+	s = presto_train_vae_eval(tv, g_frz, &ef);
+	if (!s)
+		s = presto_train_vae_eval(full, g_full, &eu);
+	int dec_same = !s, enc_zero = !s, enc_nonzero_full = 0;
+	for (int i = 0; !s && i < ps->n; i++) {
+		const presto_param_info *pi = &ps->p[i];
+		const float *a = g_frz + pi->offset, *b = g_full + pi->offset;
+		if (!is_enc(pi->name)) {
+			dec_same = dec_same && !memcmp(a, b, sizeof(float) * pi->numel);
+			continue;
+		}
+		for (size_t j = 0; j < pi->numel; j++) {
+			enc_zero = enc_zero && a[j] == 0.0f;
+			enc_nonzero_full += b[j] != 0.0f;
+		}
+	}
+	CHECK(!s && ef.total == eu.total && ef.kl == eu.kl, "frozen: the loss of a full step (%.6g, KL %.4g)",
+	      ef.total, ef.kl);
+	CHECK(dec_same && enc_zero && enc_nonzero_full > 0,
+	      "frozen: the decoder's gradient bit-identical to a full step's, none for the encoder "
+	      "(%d nonzero in a full step)", enc_nonzero_full);
+	CHECK(!s && ef.grad_norm < eu.grad_norm, "frozen: gradient norm of the decoder only (%.4g < %.4g)",
+	      ef.grad_norm, eu.grad_norm);
+	presto_train_vae_free(full);
+	full = NULL;
+
+	/* N steps: the encoder (weights, EMA) stays the init's, its moments
+	 * zero; every decoder tensor moves; validation improves */
+	presto_train_vae_stats v0, v1;
+	s = presto_train_vae_validate(tv, &v0);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	if (!s)
+		s = presto_train_vae_validate(tv, &v1);
+	int enc_same = 0, n_dec = 0, moved = -1, ema_moved = -1, ema_enc = 0, mom_zero = !s;
+	if (!s) {
+		moved = cmp_parts(ps, w0, ps->data, &enc_same, &n_dec);
+		ema_moved = cmp_parts(ps, ps->data, st->ema->w, &ema_enc, &n_dec);
+		for (int i = 0; i < ps->n; i++) {
+			const presto_param_info *pi = &ps->p[i];
+			for (size_t j = 0; is_enc(pi->name) && j < pi->numel; j++)
+				mom_zero = mom_zero && st->opt->m[pi->offset + j] == 0.0f &&
+					   st->opt->v[pi->offset + j] == 0.0f;
+		}
+	}
+	CHECK(!s && presto_train_vae_steps_done(tv) == N && st->opt->step == N, "frozen: %d steps, %d updates", N,
+	      N);
+	CHECK(enc_same && mom_zero, "frozen: encoder weights bit-identical to the init after %d steps, moments zero",
+	      N);
+	CHECK(moved == n_dec && n_dec > 0, "frozen: %d of %d decoder tensors changed", moved, n_dec);
+	CHECK(ema_enc && ema_moved > 0, "frozen: the EMA of the encoder equals its weights (decoder: %d tensors "
+	      "differ from the EMA)", ema_moved);
+	CHECK(!s && v1.total < 0.9 * v0.total, "frozen: validation loss %.4f -> %.4f (SI-SDR %.2f -> %.2f dB)", v0.total,
+	      v1.total, v0.si_sdr, v1.si_sdr);
+
+	/* the exports: encoder tensors byte-identical to the init file's, the
+	 * same latents; the decoder and its reconstruction changed */
+	s = s ? s : presto_train_vae_export(tv, out_raw, 0, PRESTO_F32);
+	s = s ? s : presto_train_vae_export(tv, out_ema, 1, PRESTO_F32);
+	int raw_enc = 0, ema_enc_f = 0;
+	int raw_dec = s ? -1 : cmp_files(init, out_raw, &raw_enc);
+	int ema_dec = s ? -1 : cmp_files(init, out_ema, &ema_enc_f);
+	CHECK(raw_enc && ema_enc_f && raw_dec > 0 && ema_dec > 0,
+	      "frozen: exported encoder tensors (raw and EMA) byte-identical to the init's, %d / %d decoder "
+	      "tensors differ", raw_dec, ema_dec);
+	presto_oobleck_config tc = tiny_model();
+	int Lz = presto_vae_latent_len(&tc, CHUNK);
+	size_t np = (size_t)8 * Lz;
+	float x[2 * CHUNK], y0[2 * CHUNK], y1[2 * CHUNK], *pre0 = malloc(sizeof(float) * np),
+						       *pre1 = malloc(sizeof(float) * np);
+	presto_train_vae_read_crop(path_v, 0, 2, CHUNK, x);
+	int rc = file_encode(init, x, pre0, y0) || file_encode(out_ema, x, pre1, y1);
+	CHECK(!rc && !memcmp(pre0, pre1, sizeof(float) * np) && memcmp(y0, y1, sizeof y0),
+	      "frozen: latents of the exported VAE identical to the init's (%d x %d), its decoding differs", 8, Lz);
+	free(pre0);
+	free(pre1);
+	presto_train_vae_free(tv);
+	tv = NULL;
+
+	/* resume: killed after a checkpoint at step K, resumed == uninterrupted */
+	snap ref, got;
+	s = presto_train_vae_new(&o, &tv);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	if (s) {
+		CHECK(0, "frozen reference run: %s", presto_error());
+		presto_train_vae_free(tv);
+		free(g_frz);
+		free(g_full);
+		free(w0);
+		return;
+	}
+	take(&ref, tv);
+	presto_train_vae_free(tv);
+	tv = NULL;
+	snprintf(ck, sizeof ck, "%s/ckpt-frozen", dir);
+	o.ckpt_dir = ck;
+	s = presto_train_vae_new(&o, &tv);
+	for (int i = 0; !s && i < K; i++)
+		s = presto_train_vae_step(tv, NULL);
+	if (!s)
+		s = presto_train_vae_checkpoint(tv, NULL);
+	for (int i = 0; !s && i < 2; i++)
+		s = presto_train_vae_step(tv, NULL);
+	presto_train_vae_free(tv);
+	tv = NULL;
+	/* resuming needs no init_from (and does not read it) */
+	o.init_from = NULL;
+	if (!s)
+		s = presto_train_vae_new(&o, &tv);
+	CHECK(!s && presto_train_vae_steps_done(tv) == K, "frozen: resumed at step %d without init_from", K);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	if (!s) {
+		take(&got, tv);
+		CHECK(same(&ref, &got), "frozen: killed after step %d + resumed == uninterrupted (bit-identical)",
+		      K + 2);
+		drop(&got);
+	} else {
+		CHECK(0, "frozen resumed run: %s", presto_error());
+	}
+	presto_train_vae_free(tv);
+	tv = NULL;
+	drop(&ref);
+
+	/* a frozen checkpoint is refused without freeze_encoder, a full one with it */
+	o.freeze_encoder = 0;
+	o.steps = N + 1;
+	s = presto_train_vae_new(&o, &tv);
+	CHECK(s == PRESTO_EINVAL && strstr(presto_error(), "frozen encoder"),
+	      "a frozen run's checkpoint resumed without freeze_encoder refused: %s", presto_error());
+	presto_train_vae_free(tv);
+	tv = NULL;
+	snprintf(ck, sizeof ck, "%s/ckpt-full", dir);
+	o.init_from = init;
+	o.steps = 1;
+	s = presto_train_vae_new(&o, &tv);
+	if (!s)
+		s = presto_train_vae_run(tv);
+	presto_train_vae_free(tv);
+	tv = NULL;
+	o.freeze_encoder = 1;
+	o.steps = 2;
+	if (!s)
+		s = presto_train_vae_new(&o, &tv);
+	CHECK(s == PRESTO_EINVAL && strstr(presto_error(), "trains the encoder"),
+	      "a full run's checkpoint resumed with freeze_encoder refused: %s", presto_error());
+	presto_train_vae_free(tv);
+	tv = NULL;
+
+	/* a checkpoint written before encoders could be frozen (no
+	 * train_vae.freeze_encoder) is a full run's */
+	char *latest = NULL, *pt = NULL, old_dir[400];
+	snprintf(old_dir, sizeof old_dir, "%s/ckpt-old", dir);
+	s = presto_checkpoint_latest(ck, &latest);
+	if (!s)
+		s = presto_checkpoint_meta(latest, "train_vae.pretransform", &pt);
+	o.freeze_encoder = 0;
+	o.steps = 1;
+	o.ckpt_dir = NULL;
+	if (!s)
+		s = presto_train_vae_new(&o, &tv);
+	if (!s)
+		s = presto_train_vae_step(tv, NULL);
+	mkdir(old_dir, 0777);
+	if (!s) {
+		const char *meta[2] = {"train_vae.pretransform", pt};
+		s = presto_checkpoint_save_rotating(old_dir, presto_train_vae_state(tv), 3, 1, meta, NULL);
+	}
+	presto_train_vae_free(tv);
+	tv = NULL;
+	o.ckpt_dir = old_dir;
+	o.steps = 2;
+	if (!s)
+		s = presto_train_vae_new(&o, &tv);
+	CHECK(!s && presto_train_vae_steps_done(tv) == 1, "a checkpoint without the key resumes a full run: %s",
+	      s ? presto_error() : "ok");
+	presto_train_vae_free(tv);
+	tv = NULL;
+	o.freeze_encoder = 1;
+	s = presto_train_vae_new(&o, &tv);
+	CHECK(s == PRESTO_EINVAL && strstr(presto_error(), "trains the encoder"),
+	      "... and is refused with freeze_encoder: %s", presto_error());
+	presto_train_vae_free(tv);
+	free(latest);
+	free(pt);
+	free(g_frz);
+	free(g_full);
+	free(w0);
+}
+
 static void test_refusals(void)
 {
 	presto_train_vae_options o;
@@ -577,6 +914,7 @@ int main(void)
 	test_learns();
 	test_resume();
 	test_export();
+	test_freeze();
 	rm_rf(dir);
 	return check_status();
 }
