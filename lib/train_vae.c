@@ -733,7 +733,10 @@ presto_status presto_train_vae_new(const presto_train_vae_options *o, presto_tra
 /* ---- one step */
 
 /* Losses of decoded y against the reals x ([B, C, N]); d_y += their
- * gradient (scaled by each weight) when dy is not NULL. */
+ * gradient (scaled by each weight) when dy is not NULL. As in the
+ * reference's training wrapper, the decoded audio is the STFT loss' input
+ * and the reals its target: the spectral convergence term is normalised by
+ * the reals (normalising by the output would reward a loud output). */
 static presto_status recon_losses(presto_train_vae *tv, float *dy, const float *x, const float *y, int B,
 				  presto_train_vae_stats *st)
 {
@@ -742,10 +745,10 @@ static presto_status recon_losses(presto_train_vae *tv, float *dy, const float *
 	presto_mrstft_terms lr, ms;
 	double stft = 0;
 	if (!dy)
-		PRESTO_TRY(presto_mrstft_stereo_forward(tv->stft, x, y, B, tv->C, tv->N, o->w_stft_lr, o->w_stft_ms,
+		PRESTO_TRY(presto_mrstft_stereo_forward(tv->stft, y, x, B, tv->C, tv->N, o->w_stft_lr, o->w_stft_ms,
 							&lr, &ms, &stft));
 	else if (o->w_stft_lr > 0 || o->w_stft_ms > 0)
-		PRESTO_TRY(presto_mrstft_stereo_backward(tv->stft, NULL, dy, x, y, B, tv->C, tv->N, o->w_stft_lr,
+		PRESTO_TRY(presto_mrstft_stereo_backward(tv->stft, dy, NULL, y, x, B, tv->C, tv->N, o->w_stft_lr,
 							 o->w_stft_ms, 1.0, &lr, &ms, &stft));
 	else {
 		memset(&lr, 0, sizeof lr);
