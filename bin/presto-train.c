@@ -20,7 +20,7 @@
 
 enum {
 	OPT_DATA = 256, OPT_STEPS, OPT_BATCH, OPT_LR, OPT_WARMUP, OPT_SEED, OPT_THREADS, OPT_LOG_EVERY,
-	OPT_VALID_EVERY, OPT_CKPT_EVERY, OPT_KEEP, OPT_DTYPE, OPT_NO_RESUME, OPT_LOG, OPT_CONFIG, OPT_CHUNK, OPT_KL,
+	OPT_VALID_EVERY, OPT_CKPT_EVERY, OPT_KEEP, OPT_DTYPE, OPT_NO_RESUME, OPT_LOG, OPT_CONFIG, OPT_CHUNK, OPT_KL, OPT_L1, OPT_L2,
 	OPT_FRAMES, OPT_DROPOUT, OPT_NOISE, OPT_P_MEAN, OPT_P_STD, OPT_FREEZE_TEXT, OPT_FINETUNE, OPT_VOCAB,
 	OPT_CLIP, OPT_EMA, OPT_INIT, OPT_FREEZE_ENCODER,
 };
@@ -41,6 +41,8 @@ static const presto_cli_option options[] = {
 	{"seed", OPT_SEED, "N", "vae, dit: seed of the initial weights, data order and noise (default 0)"},
 	{"chunk", OPT_CHUNK, "FRAMES", "vae: audio frames per training crop (default 65536)"},
 	{"kl", OPT_KL, "W", "vae: weight of the KL term (default 1e-4)"},
+	{"l1", OPT_L1, "W", "vae: weight of the waveform L1 term (default 0)"},
+	{"l2", OPT_L2, "W", "vae: weight of the waveform L2 term (default 0)"},
 	{"init", OPT_INIT, "FILE", "vae: start from the weights of a vae.safetensors (an earlier run's export)"},
 	{"freeze-encoder", OPT_FREEZE_ENCODER, NULL, "vae: train the decoder only, keeping the --init encoder (and its latents)"},
 	{"frames", OPT_FRAMES, "N", "dit: train on random windows of N latent frames (default: whole records)"},
@@ -76,7 +78,7 @@ static const presto_cli_spec spec = {
 typedef struct {
 	const char *out, *data, *model, *config, *noise, *log_path, *init;
 	long long steps, batch, warmup, seed, chunk, frames, vocab, log_every, valid_every, ckpt_every, keep, threads;
-	double lr, kl, dropout, p_mean, p_std, clip, ema;
+	double lr, kl, l1, l2, dropout, p_mean, p_std, clip, ema;
 	int freeze_text, finetune, no_resume, freeze_encoder;
 	presto_dtype dtype;
 	FILE *log;
@@ -249,6 +251,10 @@ static int run_vae(args *a)
 			o.batch = (int)a->batch;
 		if (a->kl >= 0)
 			o.w_kl = a->kl;
+		if (a->l1 >= 0)
+			o.w_l1 = a->l1;
+		if (a->l2 >= 0)
+			o.w_l2 = a->l2;
 		o.steps = a->steps ? a->steps : 1000;
 		if (a->lr > 0)
 			o.lr.lr = a->lr;
@@ -434,7 +440,7 @@ int main(int argc, char **argv)
 	presto_cli cli;
 	const char *arg;
 	int c;
-	args a = {.dtype = PRESTO_F16, .kl = -1, .dropout = -1, .p_mean = -1e10, .p_std = -1, .clip = -1, .ema = -1,
+	args a = {.dtype = PRESTO_F16, .kl = -1, .l1 = -1, .l2 = -1, .dropout = -1, .p_mean = -1e10, .p_std = -1, .clip = -1, .ema = -1,
 		  .warmup = -1, .valid_every = -1, .ckpt_every = -1};
 	const char *sub = argc > 1 && argv[1][0] != '-' ? argv[1] : NULL;
 	presto_cli_init(&cli, &spec, argc - (sub != NULL), argv + (sub != NULL));
@@ -479,6 +485,8 @@ int main(int argc, char **argv)
 		case OPT_THREADS: ll = &a.threads, lo = 1, hi = 1024, name = "--threads"; break;
 		case OPT_LR: d = &a.lr, dlo = 1e-12, dhi = 10, name = "--lr"; break;
 		case OPT_KL: d = &a.kl, name = "--kl"; break;
+		case OPT_L1: d = &a.l1, dhi = 1000, name = "--l1"; break;
+		case OPT_L2: d = &a.l2, dhi = 1000, name = "--l2"; break;
 		case OPT_DROPOUT: d = &a.dropout, dhi = 1, name = "--cond-dropout"; break;
 		case OPT_P_MEAN: d = &a.p_mean, dlo = -20, dhi = 20, name = "--p-mean"; break;
 		case OPT_P_STD: d = &a.p_std, dlo = 1e-6, dhi = 20, name = "--p-std"; break;

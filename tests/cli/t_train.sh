@@ -59,6 +59,13 @@ cmp -s vrun/vae.safetensors vhalf/vae.safetensors || fail "resumed VAE differs"
 expect_ok "$BIN/presto-info" vrun/vae.safetensors
 expect_out "pretransform.model.decoder.layers.0.weight_v"
 
+tcase "vae --l1 / --l2: waveform terms change the training; negative weights are usage errors"
+expect_ok "$BIN/presto-train" vae $V -o vl1 --steps 2 --l1 1 --l2 0.5
+cmp -s vrun/vae.safetensors vl1/vae.safetensors && fail "--l1 1 --l2 0.5 trained the same weights as no waveform terms"
+expect_exit 1 "$BIN/presto-train" vae $V -o vbad --steps 1 --l1 -1
+expect_exit 1 "$BIN/presto-train" vae $V -o vbad --steps 1 --l2 x
+[ -e vbad ] && fail "a refused run left vbad behind"
+
 tcase "vae --freeze-encoder: needs --init (1), trains the decoder only, resumes exactly"
 expect_exit 1 "$BIN/presto-train" vae $V --freeze-encoder -o vfz0 --steps 1
 expect_err "--freeze-encoder needs --init"
