@@ -292,7 +292,7 @@ static void test_learns(void)
 	s = presto_train_vae_validate(tv, &v1);
 	/* the fixed validation crops tell (the training batches differ too much
 	 * from one step to the next: silence, noise, sines) */
-	CHECK(!s && v1.total < 0.9 * v0.total && v1.si_sdr > v0.si_sdr + 15,
+	CHECK(!s && v1.total < 0.7 * v0.total && v1.si_sdr > v0.si_sdr + 5,
 	      "validation loss %.4f -> %.4f (MR-STFT lr %.3f -> %.3f, ms %.3f -> %.3f; SI-SDR %.2f -> %.2f dB)",
 	      v0.total, v1.total, v0.stft_lr, v1.stft_lr, v0.stft_ms, v1.stft_ms, v0.si_sdr, v1.si_sdr);
 	CHECK(lb.n_step == 8, "a STEP record every 5 steps (training loss %.4f -> %.4f)", lb.first, lb.last);
@@ -935,6 +935,67 @@ static void test_sc_target(void)
 	presto_train_vae_free(tv);
 }
 
+/* A fresh VAE of the default model's shape decodes different latents
+ * into different audio, with no DC: its output follows its input from the
+ * first step. (With the reference's PyTorch initialisation the decoder's
+ * biases drown its input by about 40 dB and spectral losses alone train it
+ * to ignore the input.) Latents: the encoder's posterior means of two
+ * different clips. */
+static void test_init_follows_input(void)
+{
+	presto_train_vae_options o;
+	tiny_options(&o);
+	presto_oobleck_config c;
+	memset(&c, 0, sizeof c);
+	c.audio_channels = 2;
+	c.channels = 16;
+	c.n_blocks = 4;
+	static const int cm[4] = {1, 2, 4, 8}, sd[4] = {4, 8, 8, 8};
+	memcpy(c.c_mults, cm, sizeof cm);
+	memcpy(c.strides, sd, sizeof sd);
+	c.latent_dim = 32;
+	c.encoder_out_dim = 64;
+	c.use_snake = 1;
+	c.scale = 1.0f;
+	o.model = c;
+	enum { N = 4096, LZ = N / 2048 };
+	o.chunk = N;
+	presto_mrstft_defaults(&o.stft);
+	presto_train_vae *tv = NULL;
+	presto_vae *m = NULL;
+	if (presto_train_vae_new(&o, &tv) ||
+	    presto_vae_from_params(&c, presto_train_vae_state(tv)->ps, PREFIX, 1, 1, &m)) {
+		CHECK(0, "a default-shape VAE: %s", presto_error());
+		presto_train_vae_free(tv);
+		return;
+	}
+	presto_vae_refold(m);
+	static float x[2][2 * N], pre[2][64 * LZ], z[2][32 * LZ], y[2][2 * N];
+	presto_status s = PRESTO_OK;
+	const char *clip[2] = {path_a, path_b};
+	for (int k = 0; !s && k < 2; k++) {
+		s = presto_train_vae_read_crop(clip[k], 0, 2, N, x[k]);
+		if (!s)
+			s = presto_vae_encode(m, pre[k], x[k], N, NULL, NULL);
+		if (!s) {
+			presto_vae_bottleneck(&c, z[k], pre[k], NULL, LZ, NULL);
+			s = presto_vae_decode(m, y[k], z[k], LZ, NULL, NULL);
+		}
+	}
+	double d = 0, e = 0, mean = 0;
+	for (int i = 0; i < 2 * N; i++) {
+		d += (double)(y[0][i] - y[1][i]) * (y[0][i] - y[1][i]);
+		e += (double)y[0][i] * y[0][i];
+		mean += y[0][i];
+	}
+	mean /= 2 * N;
+	double rel = e > 0 ? sqrt(d / e) : 0, rms = sqrt(e / (2 * N));
+	CHECK(!s && rel > 0.3, "two clips decode to different audio at initialisation: |y1 - y2| / |y1| = %.3g", rel);
+	CHECK(!s && fabs(mean) < 0.1 * rms + 1e-6, "no DC at initialisation: mean %.3g, rms %.3g", mean, rms);
+	presto_vae_free(m);
+	presto_train_vae_free(tv);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof dir, "/tmp/presto-trainvae-XXXXXX");
@@ -958,6 +1019,7 @@ int main(void)
 	test_refusals();
 	test_grad();
 	test_sc_target();
+	test_init_follows_input();
 	test_learns();
 	test_resume();
 	test_export();
