@@ -55,6 +55,26 @@ static void gather_row(float *restrict row, const float *restrict src, int n, in
 		memset(row + hi, 0, sizeof(float) * (size_t)(n - hi));
 }
 
+/* im2col of a chunk of n output columns starting at t0:
+ * cols[(c*K + k), t] = src[c, (t0 + t)*stride - pad + k*dil] (0 outside). */
+static void gather_chunk(float *cols, const float *src, int C, int K, int n, int len, int stride, int pad, int dil,
+			 int t0)
+{
+	for (int c = 0; c < C; c++)
+		for (int k = 0; k < K; k++)
+			gather_row(cols + ((size_t)c * K + k) * n, src + (size_t)c * len, n, len, stride,
+				   t0 * stride + k * dil - pad);
+}
+
+/* The chunk buffer: the caller's work or an allocation (*own, to free). */
+static float *chunk_buffer(float *work, size_t n, float **own)
+{
+	float *b = work ? work : (*own = malloc(sizeof(float) * n));
+	if (!b)
+		abort();
+	return b;
+}
+
 /* col2im of one row: dst[t*stride + off] += row[t] for t < n where the index
  * falls inside [0, len). */
 static void scatter_add_row(float *restrict dst, const float *restrict row, int n, int len, int stride, int off)
@@ -141,17 +161,10 @@ void presto_conv1d_forward(float *y, const float *x, const float *w, const float
 		return;
 	}
 	int nb = chunk_len(CK, Tout);
-	float *own = NULL;
-	float *cols = work ? work : (own = malloc(sizeof(float) * (size_t)CK * nb));
-	if (!cols)
-		abort();
+	float *own = NULL, *cols = chunk_buffer(work, (size_t)CK * nb, &own);
 	for (int t0 = 0; t0 < Tout; t0 += nb) {
 		int n = Tout - t0 < nb ? Tout - t0 : nb;
-		/* cols[(c*K + k), t] = x[c, (t0 + t)*stride - pad + k*dil] */
-		for (int c = 0; c < Cin; c++)
-			for (int k = 0; k < K; k++)
-				gather_row(cols + ((size_t)c * K + k) * n, x + (size_t)c * Tin, n, Tin, stride,
-					   t0 * stride + k * dil - pad);
+		gather_chunk(cols, x, Cin, K, n, Tin, stride, pad, dil, t0);
 		/* y[Cout, t0 .. t0 + n) += W[Cout, Cin*K] cols[Cin*K, n] */
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, n, CK, 1.0f, w, CK, cols, n, 1.0f, y + t0,
 			    Tout);
@@ -177,10 +190,7 @@ void presto_conv_transpose1d_forward(float *y, const float *x, const float *w, c
 	if (Tout <= 0)
 		return;
 	int OK = Cout * K, nb = chunk_len(OK, Tin);
-	float *own = NULL;
-	float *cols = work ? work : (own = malloc(sizeof(float) * (size_t)OK * nb));
-	if (!cols)
-		abort();
+	float *own = NULL, *cols = chunk_buffer(work, (size_t)OK * nb, &own);
 	for (int o = 0; o < Cout; o++) {
 		float *yr = y + (size_t)o * Tout;
 		float bv = b ? b[o] : 0.0f;
@@ -230,18 +240,11 @@ void presto_conv1d_backward(float *dx, float *dw, float *db, const float *dy, co
 	if (!dw && !dx)
 		return;
 	int nb = chunk_len(CK, Tout);
-	float *own = NULL;
-	float *cols = work ? work : (own = malloc(sizeof(float) * (size_t)CK * nb));
-	if (!cols)
-		abort();
+	float *own = NULL, *cols = chunk_buffer(work, (size_t)CK * nb, &own);
 	for (int t0 = 0; t0 < Tout; t0 += nb) {
 		int n = Tout - t0 < nb ? Tout - t0 : nb;
 		if (dw) {
-			/* cols[(c*K + k), t] = x[c, (t0 + t)*stride - pad + k*dil] */
-			for (int c = 0; c < Cin; c++)
-				for (int k = 0; k < K; k++)
-					gather_row(cols + ((size_t)c * K + k) * n, x + (size_t)c * Tin, n, Tin, stride,
-						   t0 * stride + k * dil - pad);
+			gather_chunk(cols, x, Cin, K, n, Tin, stride, pad, dil, t0);
 			/* dW[Cout, Cin*K] += dy[Cout, t0 .. t0 + n) cols^T */
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, CK, n, 1.0f, dy + t0, Tout, cols, n,
 				    1.0f, dw, CK);
@@ -279,17 +282,11 @@ void presto_conv_transpose1d_backward(float *dx, float *dw, float *db, const flo
 	if (!dw && !dx)
 		return;
 	int OK = Cout * K, nb = chunk_len(OK, Tin);
-	float *own = NULL;
-	float *cols = work ? work : (own = malloc(sizeof(float) * (size_t)OK * nb));
-	if (!cols)
-		abort();
+	float *own = NULL, *cols = chunk_buffer(work, (size_t)OK * nb, &own);
 	for (int t0 = 0; t0 < Tin; t0 += nb) {
 		int n = Tin - t0 < nb ? Tin - t0 : nb;
 		/* cols[(o*K + k), t] = dy[o, (t0 + t)*stride - pad + k] */
-		for (int o = 0; o < Cout; o++)
-			for (int k = 0; k < K; k++)
-				gather_row(cols + ((size_t)o * K + k) * n, dy + (size_t)o * Tout, n, Tout, stride,
-					   t0 * stride + k - pad);
+		gather_chunk(cols, dy, Cout, K, n, Tout, stride, pad, 1, t0);
 		/* dW[Cin, Cout*K] += x[Cin, t0 .. t0 + n) cols^T; dx[:, t0 .. t0 + n) += W cols */
 		if (dw)
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cin, OK, n, 1.0f, x + t0, Tin, cols, n, 1.0f,
