@@ -214,71 +214,24 @@ static void replace_all(char *s, size_t n, const char *from, const char *to)
 
 /* ---- tensor lists (one output file each) ---- */
 
-typedef struct {
-	int n, cap;
-	char **names;
-	presto_tensor *t; /* borrowed from a mapping, or owned when converted */
-	size_t bytes;
-} tlist;
-
-static void tlist_free(tlist *l)
-{
-	for (int i = 0; i < l->n; i++) {
-		free(l->names[i]);
-		presto_tensor_free(&l->t[i]);
-	}
-	free(l->names);
-	free(l->t);
-	memset(l, 0, sizeof *l);
-}
+typedef presto_st_list tlist;
 
 /* Add `src` as `prefix` + `name`, converted to `dtype` when that is a float
- * type and src is a float tensor of another type (dtype < 0: keep). */
+ * type and src is a float tensor of another type (dtype < 0: keep; the
+ * tensor is then borrowed from its mapping). */
 static presto_status tlist_add(tlist *l, const char *prefix, const char *name, const presto_tensor *src, int dtype)
 {
-	if (l->n == l->cap) {
-		int cap = l->cap ? 2 * l->cap : 256;
-		char **nn = realloc(l->names, sizeof *nn * (size_t)cap);
-		if (nn)
-			l->names = nn;
-		presto_tensor *nt = nn ? realloc(l->t, sizeof *nt * (size_t)cap) : NULL;
-		if (!nt)
-			return presto_error_set(PRESTO_ENOMEM, "out of memory");
-		l->t = nt;
-		l->cap = cap;
-	}
-	size_t len = strlen(prefix) + strlen(name) + 1;
-	char *full = presto_malloc(len);
-	if (!full)
-		return PRESTO_ENOMEM;
-	snprintf(full, len, "%s%s", prefix, name);
-	presto_tensor t = *src;
-	t.owned = 0;
 	if (dtype >= 0 && presto_dtype_is_float(src->dtype) && src->dtype != (presto_dtype)dtype) {
 		float *f = NULL;
 		presto_status st = presto_tensor_to_f32(src, &f);
 		if (!st)
-			st = presto_tensor_alloc(&t, (presto_dtype)dtype, src->ndim, src->shape);
-		size_t n = presto_tensor_numel(src);
-		for (size_t i = 0; !st && dtype == PRESTO_F16 && i < n; i++)
-			if (isfinite(f[i]) && fabsf(f[i]) >= 65520.0f) {
-				presto_tensor_free(&t);
-				st = presto_error_set(PRESTO_EINVAL,
-						      "tensor '%s' holds %g, beyond the f16 range: use --dtype bf16 or f32",
-						      name, f[i]);
-			}
-		if (st) {
-			free(f);
-			free(full);
-			return st;
-		}
-		presto_f32_convert(t.data, t.dtype, f, n);
+			st = presto_st_list_add_f32(l, prefix, name, src->ndim, src->shape, f, (presto_dtype)dtype);
 		free(f);
+		return st;
 	}
-	l->names[l->n] = full;
-	l->t[l->n++] = t;
-	l->bytes += t.nbytes;
-	return PRESTO_OK;
+	presto_tensor t = *src;
+	t.owned = 0;
+	return presto_st_list_push(l, prefix, name, t);
 }
 
 static presto_status tlist_write(tlist *l, const char *dir, const char *file)
@@ -288,8 +241,8 @@ static presto_status tlist_write(tlist *l, const char *dir, const char *file)
 	if (presto_cli_progress_enabled())
 		presto_cli_msg("writing %s: %d tensors, %.1f MB", file, l->n, (double)l->bytes / 1e6);
 	static const char *const meta[] = {"producer", "presto-import " PRESTO_VERSION};
-	presto_status st = presto_st_write(path, l->n, (const char *const *)l->names, l->t, 1, meta);
-	tlist_free(l);
+	presto_status st = presto_st_list_write(l, path, 1, meta);
+	presto_st_list_free(l);
 	return st;
 }
 
@@ -790,7 +743,7 @@ static presto_status run(importer *im, int *usage)
 		st = add_checkpoint(im, PFX_DIT, &l);
 	if (!st)
 		st = tlist_write(&l, tmpdir, "dit.safetensors");
-	tlist_free(&l);
+	presto_st_list_free(&l);
 	if (!st && t5id)
 		st = copy_tokenizer(im);
 	if (!st)

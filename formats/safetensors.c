@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,4 +337,73 @@ presto_status presto_st_write(const char *path, int n, const char *const *names,
 	}
 	free(tmp);
 	return PRESTO_OK;
+}
+
+/* ---- tensor lists ---- */
+
+void presto_st_list_free(presto_st_list *l)
+{
+	for (int i = 0; i < l->n; i++) {
+		free(l->names[i]);
+		presto_tensor_free(&l->t[i]);
+	}
+	free(l->names);
+	free(l->t);
+	memset(l, 0, sizeof *l);
+}
+
+presto_status presto_st_list_push(presto_st_list *l, const char *prefix, const char *name, presto_tensor t)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? 2 * l->cap : 64;
+		char **nn = realloc(l->names, sizeof *nn * (size_t)cap);
+		if (nn)
+			l->names = nn;
+		presto_tensor *nt = nn ? realloc(l->t, sizeof *nt * (size_t)cap) : NULL;
+		if (!nt) {
+			presto_tensor_free(&t);
+			return presto_error_set(PRESTO_ENOMEM, "out of memory");
+		}
+		l->t = nt;
+		l->cap = cap;
+	}
+	size_t len = strlen(prefix) + strlen(name) + 1;
+	char *full = malloc(len);
+	if (!full) {
+		presto_tensor_free(&t);
+		return presto_error_set(PRESTO_ENOMEM, "out of memory");
+	}
+	snprintf(full, len, "%s%s", prefix, name);
+	l->names[l->n] = full;
+	l->t[l->n++] = t;
+	l->bytes += t.nbytes;
+	return PRESTO_OK;
+}
+
+presto_status presto_st_list_add_f32(presto_st_list *l, const char *prefix, const char *name, int ndim,
+				     const int64_t *shape, const float *src, presto_dtype dtype)
+{
+	presto_tensor t;
+	PRESTO_TRY(presto_tensor_alloc(&t, dtype, ndim, shape));
+	size_t n = presto_tensor_numel(&t);
+	presto_status st = PRESTO_OK;
+	for (size_t i = 0; dtype == PRESTO_F16 && i < n; i++)
+		if (isfinite(src[i]) && fabsf(src[i]) >= 65520.0f) {
+			st = presto_error_set(PRESTO_EINVAL,
+					      "tensor '%s%s' holds %g, beyond the f16 range: use bf16 or f32", prefix,
+					      name, src[i]);
+			break;
+		}
+	if (!st)
+		st = presto_f32_convert(t.data, dtype, src, n);
+	if (st) {
+		presto_tensor_free(&t);
+		return st;
+	}
+	return presto_st_list_push(l, prefix, name, t);
+}
+
+presto_status presto_st_list_write(const presto_st_list *l, const char *path, int n_meta, const char *const *meta_kv)
+{
+	return presto_st_write(path, l->n, (const char *const *)l->names, l->t, n_meta, meta_kv);
 }

@@ -40,4 +40,24 @@ presto_status presto_st_f32f(presto_st *st, const float **out, int ndim, const i
 presto_status presto_st_write(const char *path, int n, const char *const *names, const presto_tensor *tensors,
 			      int n_meta, const char *const *meta_kv);
 
+/* A list of named tensors being gathered for one file (exports, imports).
+ * Zero-initialise; each tensor is owned or borrowed as its .owned says. */
+typedef struct {
+	int n, cap;
+	char **names;
+	presto_tensor *t;
+	size_t bytes; /* data bytes so far */
+} presto_st_list;
+
+void presto_st_list_free(presto_st_list *l);
+/* Append t (moved into the list) under the name prefix + name. */
+presto_status presto_st_list_push(presto_st_list *l, const char *prefix, const char *name, presto_tensor t);
+/* Append a copy of the floats src[numel(shape)] stored as dtype (a float
+ * type). A finite value beyond the f16 range is an error naming the tensor
+ * (it would be stored as infinity). */
+presto_status presto_st_list_add_f32(presto_st_list *l, const char *prefix, const char *name, int ndim,
+				     const int64_t *shape, const float *src, presto_dtype dtype);
+/* presto_st_write of the list's tensors. */
+presto_status presto_st_list_write(const presto_st_list *l, const char *path, int n_meta, const char *const *meta_kv);
+
 #endif

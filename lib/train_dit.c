@@ -1340,48 +1340,6 @@ presto_status presto_dit_trainer_resume(presto_dit_trainer *tr, const char *path
 /* ------------------------------------------------------------------ */
 /* export */
 
-typedef struct {
-	int n, cap;
-	char **names;
-	presto_tensor *t;
-} tensor_list;
-
-static void tl_free(tensor_list *l)
-{
-	for (int i = 0; i < l->n; i++) {
-		free(l->names[i]);
-		presto_tensor_free(&l->t[i]);
-	}
-	free(l->names);
-	free(l->t);
-	memset(l, 0, sizeof *l);
-}
-
-/* Append a copy of n floats as dtype. */
-static presto_status tl_add(tensor_list *l, const char *name, int ndim, const int64_t *shape, const float *src,
-			    presto_dtype dtype)
-{
-	if (l->n == l->cap) {
-		int cap = l->cap ? 2 * l->cap : 64;
-		char **nn = realloc(l->names, sizeof *nn * (size_t)cap);
-		if (nn)
-			l->names = nn;
-		presto_tensor *nt = nn ? realloc(l->t, sizeof *nt * (size_t)cap) : NULL;
-		if (!nt)
-			return presto_error_set(PRESTO_ENOMEM, "out of memory");
-		l->t = nt;
-		l->cap = cap;
-	}
-	presto_tensor *t = &l->t[l->n];
-	PRESTO_TRY(presto_tensor_alloc(t, dtype, ndim, shape));
-	if (!(l->names[l->n] = xstrdup(name))) {
-		presto_tensor_free(t);
-		return PRESTO_ENOMEM;
-	}
-	l->n++;
-	return presto_f32_convert(t->data, dtype, src, presto_tensor_numel(t));
-}
-
 static presto_status copy_file(const char *src, const char *dst)
 {
 	char tmp[4200];
@@ -1465,7 +1423,7 @@ presto_status presto_dit_trainer_export(presto_dit_trainer *tr, const char *out_
 	snprintf(step, sizeof step, "%lld", (long long)tr->opt.step);
 	const char *meta[] = {"presto.producer", "presto-train dit " PRESTO_VERSION, "presto.step", step,
 			      "presto.weights", ema ? "ema" : "live"};
-	tensor_list dit = {0}, text = {0};
+	presto_st_list dit = {0}, text = {0};
 	presto_status rc = PRESTO_OK;
 	/* the text side: T5 (table or the model's file), then the conditioners */
 	if (tr->has_text && !tr->text_train) {
@@ -1477,26 +1435,26 @@ presto_status presto_dit_trainer_export(presto_dit_trainer *tr, const char *out_
 			float *f;
 			rc = presto_tensor_to_f32(t, &f);
 			if (!rc) {
-				rc = tl_add(&text, name, t->ndim, t->shape, f, dtype);
+				rc = presto_st_list_add_f32(&text, "", name, t->ndim, t->shape, f, dtype);
 				free(f);
 			}
 		}
 	}
 	for (int i = 0; !rc && i < ps->n; i++) {
 		const presto_param_info *pi = &ps->p[i];
-		tensor_list *l = starts_with(pi->name, DIT_PREFIX) ? &dit : &text;
-		rc = tl_add(l, pi->name, pi->ndim, pi->shape, buf + pi->offset, dtype);
+		presto_st_list *l = starts_with(pi->name, DIT_PREFIX) ? &dit : &text;
+		rc = presto_st_list_add_f32(l, "", pi->name, pi->ndim, pi->shape, buf + pi->offset, dtype);
 	}
 	if (!rc) {
 		snprintf(path, sizeof path, "%s/dit.safetensors", out_dir);
-		rc = presto_st_write(path, dit.n, (const char *const *)dit.names, dit.t, 3, meta);
+		rc = presto_st_list_write(&dit, path, 3, meta);
 	}
 	if (!rc && text.n) {
 		snprintf(path, sizeof path, "%s/text.safetensors", out_dir);
-		rc = presto_st_write(path, text.n, (const char *const *)text.names, text.t, 3, meta);
+		rc = presto_st_list_write(&text, path, 3, meta);
 	}
-	tl_free(&dit);
-	tl_free(&text);
+	presto_st_list_free(&dit);
+	presto_st_list_free(&text);
 	/* the untrained parts, when exporting elsewhere */
 	const char *src[] = {tr->mc->tokenizer_file, tr->mc->vae_file}, *dst[] = {"tokenizer.model", "vae.safetensors"};
 	for (int i = 0; !rc && i < 2; i++) {

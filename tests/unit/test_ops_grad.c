@@ -21,6 +21,7 @@
 
 #include "check.h"
 #include "testrand.h"
+#include "fdcheck.h"
 
 #define PRE 0.25f /* what every gradient buffer holds before a backward */
 
@@ -29,69 +30,6 @@ static void unpre(float *g, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		g[i] -= PRE;
-}
-
-/* ---- the finite-difference engine ---- */
-
-typedef void (*fwd_fn)(void *ctx, float *y);
-
-typedef struct {
-	fwd_fn f;
-	void *ctx;
-	float *y;       /* ny outputs */
-	const float *r; /* dL/dy */
-	size_t ny;
-	double (*extra)(void *ctx); /* NULL or more terms of L (after f) */
-	double *mag;    /* NULL or where sum |y_i r_i| goes (the size of L's rounding) */
-} problem;
-
-static double loss(const problem *p)
-{
-	p->f(p->ctx, p->y);
-	double l = 0, a = 0;
-	for (size_t i = 0; i < p->ny; i++) {
-		l += (double)p->y[i] * p->r[i];
-		a += fabs((double)p->y[i] * p->r[i]);
-	}
-	if (p->mag)
-		*p->mag = a;
-	return p->extra ? l + p->extra(p->ctx) : l;
-}
-
-/* dL/dx along u: fourth-order central difference (Richardson), x = x0 + s u
- * for s = +-h, +-2h. */
-static double fd_along(const problem *p, float *x, const float *x0, const float *u, size_t n, double h)
-{
-	double l[4];
-	static const double s[4] = {1, -1, 2, -2};
-	for (int k = 0; k < 4; k++) {
-		for (size_t i = 0; i < n; i++)
-			x[i] = (float)(x0[i] + s[k] * h * u[i]);
-		l[k] = loss(p);
-	}
-	memcpy(x, x0, sizeof(float) * n);
-	return (8 * (l[0] - l[1]) - (l[2] - l[3])) / (12 * h);
-}
-
-/* Compare the analytic gradient ana[n] of the tensor x[n] with central
- * differences at up to `maxn` evenly spread entries (all when maxn >= n). */
-static void fd_check(const problem *p, const char *what, float *x, const float *ana, size_t n, float h, double tol,
-		     size_t maxn)
-{
-	double err = 0, amax = 0;
-	size_t step = maxn && n > maxn ? (n + maxn - 1) / maxn : 1;
-	for (size_t i = 0; i < n; i++)
-		if (fabs(ana[i]) > amax)
-			amax = fabs(ana[i]);
-	for (size_t i = (step > 1 ? (size_t)(unif() * step) : 0); i < n; i += step) {
-		float x0 = x[i], one = 1.0f;
-		double num = fd_along(p, x + i, &x0, &one, 1, h);
-		double e = fabs(num - ana[i]);
-		if (e > err)
-			err = e;
-	}
-	double rel = err / (amax > 1e-12 ? amax : 1e-12);
-	CHECK(rel < tol && amax > 0, "%-40s rel err %.2e (max |grad| %.3g)", what, rel, amax);
 }
 
 /* ---- linear ---- */
@@ -114,7 +52,7 @@ static void test_linear(void)
 	float *dx = fill(nx, PRE), *dw = fill(nw, PRE), *db = fill(l.O, PRE);
 	presto_linear_backward(dx, dw, db, r, l.x, l.w, l.N, l.In, l.O);
 	unpre(dx, nx), unpre(dw, nw), unpre(db, l.O);
-	problem p = {lin_fwd, &l, y, r, ny, NULL, NULL};
+	problem p = {.f = lin_fwd, .ctx = &l, .y = y, .r = r, .ny = ny};
 	fd_check(&p, "linear dx", l.x, dx, nx, 1e-2f, 1e-3, 0);
 	fd_check(&p, "linear dW", l.w, dw, nw, 1e-2f, 1e-3, 0);
 	fd_check(&p, "linear db", l.b, db, l.O, 1e-2f, 1e-3, 0);
@@ -157,7 +95,7 @@ static void test_norms(void)
 				presto_layernorm_backward(dx, affine ? dg : NULL, affine ? db : NULL, r, n.x, n.g, n.N, n.D,
 							  n.eps);
 			unpre(dx, nx), unpre(dg, n.D), unpre(db, n.D);
-			problem p = {norm_fwd, &n, y, r, nx, NULL, NULL};
+			problem p = {.f = norm_fwd, .ctx = &n, .y = y, .r = r, .ny = nx};
 			char what[64];
 			const char *name = rms ? "rmsnorm" : "layernorm";
 			snprintf(what, sizeof what, "%s%s dx", name, affine ? "" : " (no affine)");
@@ -212,7 +150,7 @@ static void test_acts(void)
 		case 5: presto_mul_backward(dx, db, r, a.x, a.b, a.n); break;
 		}
 		unpre(dx, nx), unpre(db, nx);
-		problem p = {act_fwd, &a, y, r, ny, NULL, NULL};
+		problem p = {.f = act_fwd, .ctx = &a, .y = y, .r = r, .ny = ny};
 		char what[64];
 		snprintf(what, sizeof what, "%s dx", names[w]);
 		fd_check(&p, what, a.x, dx, nx, 1e-2f, 1e-3, 0);
@@ -247,7 +185,7 @@ static void test_rope(void)
 	float *y = vec(n, 0), *r = vec(n, 1), *g = malloc(sizeof(float) * n);
 	memcpy(g, r, sizeof(float) * n);
 	presto_rope_backward(g, c.T, c.H, c.Dh, c.stride, c.rot, c.inv, c.pos0);
-	problem p = {rope_fwd, &c, y, r, n, NULL, NULL};
+	problem p = {.f = rope_fwd, .ctx = &c, .y = y, .r = r, .ny = n};
 	fd_check(&p, "rope dx (in place, partial dims)", c.x, g, n, 1e-2f, 1e-3, 0);
 	free(c.x), free(c.inv), free(y), free(r), free(g);
 }
@@ -286,7 +224,7 @@ static void test_attention_case(const char *label, int B, int Tq, int Tk, int H,
 	presto_attention_backward(dq, dk, dv, bias ? db : NULL, r, a.q, a.k, a.v, B, Tq, Tk, H, KVH, Dh, a.qs, a.ks, a.vs,
 				  a.scale, a.bias, a.mask);
 	unpre(dq, nq), unpre(dk, nk), unpre(dv, nv), unpre(db, nb);
-	problem p = {attn_fwd, &a, y, r, no, NULL, NULL};
+	problem p = {.f = attn_fwd, .ctx = &a, .y = y, .r = r, .ny = no};
 	char what[96];
 	snprintf(what, sizeof what, "attention %s dq", label);
 	fd_check(&p, what, a.q, dq, nq, 1e-2f, 2e-3, 0);
@@ -329,7 +267,7 @@ static void test_attention(void)
 	presto_attention_backward(g, g + D, g + 2 * D, NULL, r, f.qkv, f.qkv + D, f.qkv + 2 * D, f.B, f.T, f.T, f.H, f.H,
 				  f.Dh, 3 * D, 3 * D, 3 * D, 0.5f, NULL, NULL);
 	unpre(g, n);
-	problem p = {fused_fwd, &f, y, r, no, NULL, NULL};
+	problem p = {.f = fused_fwd, .ctx = &f, .y = y, .r = r, .ny = no};
 	fd_check(&p, "attention (fused qkv) dqkv", f.qkv, g, n, 1e-2f, 2e-3, 0);
 	free(f.qkv), free(y), free(r), free(g);
 }
@@ -353,7 +291,7 @@ static void test_fourier(void)
 	float *y = vec(ny, 0), *r = vec(ny, 1), *dt = fill(f.N, PRE), *dw = fill(f.F, PRE);
 	presto_fourier_features_backward(dt, dw, r, f.t, f.w, f.N, f.F);
 	unpre(dt, f.N), unpre(dw, f.F);
-	problem p = {ff_fwd, &f, y, r, ny, NULL, NULL};
+	problem p = {.f = ff_fwd, .ctx = &f, .y = y, .r = r, .ny = ny};
 	fd_check(&p, "fourier features dt", f.t, dt, f.N, 1e-3f, 2e-3, 0);
 	fd_check(&p, "fourier features dW", f.w, dw, f.F, 1e-3f, 2e-3, 0);
 	free(f.t), free(f.w), free(y), free(r), free(dt), free(dw);
@@ -388,37 +326,6 @@ static double dit_extra(void *c)
 	for (size_t i = 0; i < d->nh; i++)
 		acc += (double)h[i] * d->r2[i];
 	return acc;
-}
-
-/* Directional derivative check: central difference of L along a random
- * direction u of the whole tensor (scaled to its entries' size) against
- * <grad, u>. Sums over every entry, so it tests them all at once with a good
- * signal-to-noise ratio. */
-static void fd_dir(const problem *p, const char *what, float *x, const float *ana, size_t n, double h, double tol)
-{
-	double ss = 0;
-	for (size_t i = 0; i < n; i++)
-		ss += (double)x[i] * x[i];
-	float sc = ss > 0 ? (float)sqrt(ss / (double)n) : 0.1f;
-	float *x0 = malloc(sizeof(float) * n), *u = vec(n, sc);
-	memcpy(x0, x, sizeof(float) * n);
-	double dir = 0;
-	for (size_t i = 0; i < n; i++)
-		dir += (double)ana[i] * u[i];
-	double num = fd_along(p, x, x0, u, n, h);
-	/* L's fp32 rounding, amplified by the difference quotient */
-	double mag = 0;
-	problem q = *p;
-	q.mag = &mag;
-	loss(&q);
-	double noise = 1e-6 * mag / h;
-	double rel = fabs(num - dir) / (fabs(dir) > 1e-30 ? fabs(dir) : 1e-30);
-	EXPECT(fabs(num - dir) <= tol * fabs(dir) + noise, "%s: directional derivative %.6g, finite difference %.6g (rel err %.2e, noise %.1e)", what,
-	       dir, num, rel, noise);
-	if (getenv("VERBOSE"))
-		printf("     %-58s rel err %.2e (noise %.1e of %.1e)\n", what, rel, noise, fabs(dir));
-	free(x0);
-	free(u);
 }
 
 /* Random weights of the reference scales: matrices N(0, 1/fan_in), norm
@@ -491,7 +398,7 @@ static void test_dit_case(const char *label, const char *json, int B, int T, int
 	CHECK(!rc, "DiT %s: backward runs", label);
 	unpre(dx, nx), unpre(dt, B), unpre(dc, nc), unpre(dg, ng);
 
-	problem p = {dit_fwd, &dc_, y, r, nx, dit_extra, NULL};
+	problem p = {.f = dit_fwd, .ctx = &dc_, .y = y, .r = r, .ny = nx, .extra = dit_extra, .quiet = 1};
 	int bad_buffers = 0, skipped_clean = 1;
 	for (int i = 0; i < ps.n; i++) {
 		presto_param_info *pi = &ps.p[i];

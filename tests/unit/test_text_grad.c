@@ -2,7 +2,7 @@
  * table, binding, random init, training forward and backward (lib/t5.c,
  * lib/t5_train.c), and the number conditioners' (lib/numcond.c).
  *
- * Finite-difference checks as tests/unit/test_ops_grad.c: L = sum_i y_i r_i
+ * Finite-difference checks (tests/unit/fdcheck.h): L = sum_i y_i r_i
  * (r random, so dL/dy = r, L summed in double); fd_check compares central
  * differences (fourth order) at single entries with the analytic gradient,
  * error max |num - ana| over max |ana| of the tensor; fd_dir compares the
@@ -26,141 +26,11 @@
 
 #include "check.h"
 #include "testrand.h"
+#include "fdcheck.h"
 
 #define PRE 0.25f /* what every gradient buffer holds before a backward */
 
 TEST_RAND_SEED(0x2545f4914f6cdd1dull);
-
-/* ---- the finite-difference engine ---- */
-
-typedef void (*fwd_fn)(void *ctx, float *y);
-
-typedef struct {
-	fwd_fn f;
-	void *ctx;
-	float *y;       /* ny outputs */
-	const float *r; /* dL/dy */
-	size_t ny;
-	double *mag;    /* NULL or where sum |y_i r_i| goes (the size of L's rounding) */
-	int *crossed;   /* NULL (L is smooth) or set by f when a ReLU changed sides */
-} problem;
-
-static double loss(const problem *p)
-{
-	p->f(p->ctx, p->y);
-	double l = 0, a = 0;
-	for (size_t i = 0; i < p->ny; i++) {
-		l += (double)p->y[i] * p->r[i];
-		a += fabs((double)p->y[i] * p->r[i]);
-	}
-	if (p->mag)
-		*p->mag = a;
-	return l;
-}
-
-/* dL/dx along u: fourth-order central difference, x = x0 + s u for s = +-h,
- * +-2h. Where L has kinks (ReLU), a difference whose points do not all lie
- * on the piece of x0 is taken again with h/4, twice at most; NAN when even
- * that crosses a kink (smaller steps would be all fp32 noise). *hused (may be
- * NULL) receives the h used. */
-static double fd_along(const problem *p, float *x, const float *x0, const float *u, size_t n, double h,
-		       double *hused)
-{
-	double l[4];
-	static const double s[4] = {1, -1, 2, -2};
-	int smooth = 1;
-	for (int tries = 0;; tries++, h /= 4) {
-		if (p->crossed)
-			*p->crossed = 0;
-		for (int k = 0; k < 4; k++) {
-			for (size_t i = 0; i < n; i++)
-				x[i] = (float)(x0[i] + s[k] * h * u[i]);
-			l[k] = loss(p);
-		}
-		smooth = !p->crossed || !*p->crossed;
-		if (smooth || tries == 2)
-			break;
-	}
-	memcpy(x, x0, sizeof(float) * n);
-	if (hused)
-		*hused = h;
-	return smooth ? (8 * (l[0] - l[1]) - (l[2] - l[3])) / (12 * h) : NAN;
-}
-
-/* Central differences at the entries idx[0..n) of x (all of x when idx is
- * NULL) against ana; the error is relative to max |ana| over the whole
- * tensor (nall entries). Entries next to a ReLU kink are skipped (counted). */
-static void fd_entries(const problem *p, const char *what, float *x, const float *ana, size_t nall,
-		       const size_t *idx, size_t n, float h, double tol)
-{
-	double err = 0, amax = 0;
-	size_t skipped = 0;
-	for (size_t i = 0; i < nall; i++)
-		if (fabs(ana[i]) > amax)
-			amax = fabs(ana[i]);
-	for (size_t k = 0; k < n; k++) {
-		size_t i = idx ? idx[k] : k;
-		float x0 = x[i], one = 1.0f;
-		double num = fd_along(p, x + i, &x0, &one, 1, h, NULL);
-		if (isnan(num)) {
-			skipped++;
-			continue;
-		}
-		double e = fabs(num - ana[i]);
-		if (e > err)
-			err = e;
-	}
-	double rel = err / (amax > 1e-12 ? amax : 1e-12);
-	char note[48] = "";
-	if (skipped)
-		snprintf(note, sizeof note, ", %zu of %zu at a kink", skipped, n);
-	CHECK(rel < tol && amax > 0 && skipped * 4 <= n, "%-64s rel err %.2e (max |grad| %.3g%s)", what, rel, amax,
-	      note);
-}
-
-/* Up to maxn evenly spread entries of x. */
-static void fd_check(const problem *p, const char *what, float *x, const float *ana, size_t n, float h, double tol,
-		     size_t maxn)
-{
-	size_t step = maxn && n > maxn ? (n + maxn - 1) / maxn : 1, m = 0;
-	size_t *idx = malloc(sizeof(size_t) * (n ? n : 1));
-	for (size_t i = (step > 1 ? (size_t)(unif() * step) : 0); i < n; i += step)
-		idx[m++] = i;
-	fd_entries(p, what, x, ana, n, idx, m, h, tol);
-	free(idx);
-}
-
-/* The derivative along a random direction u of the whole tensor (scaled to
- * its entries' size) against <grad, u>, with an allowance for L's fp32
- * rounding amplified by the difference quotient. */
-static void fd_dir(const problem *p, const char *what, float *x, const float *ana, size_t n, double h, double tol)
-{
-	double ss = 0;
-	for (size_t i = 0; i < n; i++)
-		ss += (double)x[i] * x[i];
-	float sc = ss > 0 ? (float)sqrt(ss / (double)n) : 0.1f;
-	float *x0 = malloc(sizeof(float) * n), *u = vec(n, sc);
-	memcpy(x0, x, sizeof(float) * n);
-	double dir = 0;
-	for (size_t i = 0; i < n; i++)
-		dir += (double)ana[i] * u[i];
-	double num = fd_along(p, x, x0, u, n, h, &h);
-	if (isnan(num)) { /* every direction of this tensor crosses ReLU kinks */
-		CHECK(1, "%-64s skipped (ReLU kinks along every step)", what);
-		free(x0);
-		free(u);
-		return;
-	}
-	double mag = 0;
-	problem q = *p;
-	q.mag = &mag;
-	loss(&q);
-	double noise = 1e-6 * mag / h;
-	double rel = fabs(num - dir) / (fabs(dir) > 1e-30 ? fabs(dir) : 1e-30);
-	CHECK(fabs(num - dir) <= tol * fabs(dir) + noise, "%-64s rel err %.2e (along a random direction)", what, rel);
-	free(x0);
-	free(u);
-}
 
 /* ---- T5 ---- */
 
@@ -324,7 +194,7 @@ static void test_t5_case(const char *label, int gated)
 	tc.record = 1;
 	t5_fwd(&tc, y);
 	tc.record = 0;
-	problem p = {t5_fwd, &tc, y, r, no, NULL, gated ? NULL : &tc.crossed};
+	problem p = {.f = t5_fwd, .ctx = &tc, .y = y, .r = r, .ny = no, .crossed = gated ? NULL : &tc.crossed};
 	float h = 1e-2f;
 	for (int i = 0; i < ps.n; i++) {
 		presto_param_info *pi = &ps.p[i];
@@ -371,7 +241,7 @@ static void test_t5_case(const char *label, int gated)
 	}
 
 	/* the mask-weighted dout (what a caller multiplying by the mask sends) */
-	problem pm = {t5_fwd, &tc, y, rm, no, NULL, p.crossed};
+	problem pm = {.f = t5_fwd, .ctx = &tc, .y = y, .r = rm, .ny = no, .crossed = p.crossed};
 	for (int i = 0; i < ps.n; i++) {
 		presto_param_info *pi = &ps.p[i];
 		const char *key = strip(pi->name, prefix);
@@ -586,7 +456,7 @@ static void test_numcond(void)
 	CHECK(!rc, "numcond: backward runs");
 	for (size_t i = 0; i < ps.total; i++)
 		dp[i] -= PRE;
-	problem p = {nc_fwd, &ctx, y, r, (size_t)N * O, NULL, NULL};
+	problem p = {.f = nc_fwd, .ctx = &ctx, .y = y, .r = r, .ny = (size_t)N * O};
 	static const char *const names[3] = {"frequencies (embedding.0.weights)", "embedding.1.weight",
 					     "embedding.1.bias"};
 	for (int i = 0; i < 3; i++) {
