@@ -114,6 +114,12 @@ void presto_snake_beta_backward(float *dx, float *dalpha, float *dbeta, const fl
  * (tests/unit/test_sincos.c); libm sinf / cosf beyond, NaN for inf and NaN.
  * The same bits whatever the block size, position or machine. */
 void presto_sincosf_block(float *s, float *c, const float *x, size_t n);
+/* y[i] = exp(x[i]) for i < n (y may be x): the float exponential of the
+ * softmax, SiLU and SwiGLU (lib/ops/expf.c), vectorised. Within 2 ulp of
+ * the exact result (tests/unit/test_expf.c); +0 below -103.98 as libm;
+ * libm for the subnormal results, overflow, inf and NaN. The same bits
+ * whatever the block size, position or machine. */
+void presto_expf_block(float *y, const float *x, size_t n);
 
 /* 1-D convolution of one item: x [Cin, Tin] -> y [Cout, Tout],
  * w [Cout, Cin, K] (torch layout), b [Cout] or NULL, zero padding `pad` on

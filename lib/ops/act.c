@@ -3,6 +3,18 @@
 
 #include "ops.h"
 
+#define BLOCK 256 /* elements per stack block of the sigmoids */
+
+/* s[i] = 1 / (1 + exp(-x[i])) for i < n <= BLOCK, with presto_expf_block */
+static void sigmoid_block(float *s, const float *x, int n)
+{
+	for (int i = 0; i < n; i++)
+		s[i] = -x[i];
+	presto_expf_block(s, s, (size_t)n);
+	for (int i = 0; i < n; i++)
+		s[i] = 1.0f / (1.0f + s[i]);
+}
+
 void openblas_set_num_threads(int n);
 
 void presto_set_threads(int n)
@@ -13,16 +25,25 @@ void presto_set_threads(int n)
 
 void presto_silu_forward(float *y, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static) if (n > 65536)
-	for (size_t i = 0; i < n; i++)
-		y[i] = x[i] / (1.0f + expf(-x[i]));
+	float s[BLOCK];
+	for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+		int m = n - i0 < BLOCK ? (int)(n - i0) : BLOCK;
+		sigmoid_block(s, x + i0, m);
+		for (int i = 0; i < m; i++)
+			y[i0 + i] = x[i0 + i] * s[i];
+	}
 }
 
 void presto_silu_backward(float *dx, const float *dy, const float *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		float s = 1.0f / (1.0f + expf(-x[i]));
-		dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+	float s[BLOCK];
+	for (size_t i0 = 0; i0 < n; i0 += BLOCK) {
+		int m = n - i0 < BLOCK ? (int)(n - i0) : BLOCK;
+		sigmoid_block(s, x + i0, m);
+		for (int i = 0; i < m; i++) {
+			float xi = x[i0 + i];
+			dx[i0 + i] += dy[i0 + i] * s[i] * (1.0f + xi * (1.0f - s[i]));
+		}
 	}
 }
 
@@ -77,24 +98,33 @@ void presto_gelu_backward(float *dx, const float *dy, const float *x, size_t n)
 
 void presto_swiglu_forward(float *y, const float *xg, int N, int F)
 {
-#pragma omp parallel for schedule(static) if ((size_t)N * F > 65536)
+	float s[BLOCK];
 	for (int n = 0; n < N; n++) {
 		const float *a = xg + (size_t)n * 2 * F, *g = a + F;
 		float *yr = y + (size_t)n * F;
-		for (int f = 0; f < F; f++)
-			yr[f] = a[f] * (g[f] / (1.0f + expf(-g[f])));
+		for (int f0 = 0; f0 < F; f0 += BLOCK) {
+			int m = F - f0 < BLOCK ? F - f0 : BLOCK;
+			sigmoid_block(s, g + f0, m);
+			for (int i = 0; i < m; i++)
+				yr[f0 + i] = a[f0 + i] * (g[f0 + i] * s[i]);
+		}
 	}
 }
 
 void presto_swiglu_backward(float *dxg, const float *dy, const float *xg, int N, int F)
 {
+	float s[BLOCK];
 	for (int n = 0; n < N; n++) {
 		const float *a = xg + (size_t)n * 2 * F, *g = a + F, *dr = dy + (size_t)n * F;
 		float *da = dxg + (size_t)n * 2 * F, *dg = da + F;
-		for (int f = 0; f < F; f++) {
-			float s = 1.0f / (1.0f + expf(-g[f]));
-			da[f] += dr[f] * (g[f] * s);
-			dg[f] += dr[f] * a[f] * s * (1.0f + g[f] * (1.0f - s));
+		for (int f0 = 0; f0 < F; f0 += BLOCK) {
+			int m = F - f0 < BLOCK ? F - f0 : BLOCK;
+			sigmoid_block(s, g + f0, m);
+			for (int i = 0; i < m; i++) {
+				int f = f0 + i;
+				da[f] += dr[f] * (g[f] * s[i]);
+				dg[f] += dr[f] * a[f] * s[i] * (1.0f + g[f] * (1.0f - s[i]));
+			}
 		}
 	}
 }

@@ -11,6 +11,71 @@
 
 #include "ops.h"
 
+/* the row loops below vectorise at this strength (the -O2 default skips
+ * loops with a tail); no reassociation, so the results are the same bits on
+ * every machine */
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic")
+
+#define LANES 8 /* partial sums and maxima, in a fixed layout */
+
+/* sum over j < n of a[j] (lane_sum) or a[j] b[j] (lane_dot) in double:
+ * LANES partial sums, added in lane order */
+static double lane_total(const double *acc)
+{
+	double s = 0;
+	for (int l = 0; l < LANES; l++)
+		s += acc[l];
+	return s;
+}
+
+static double lane_sum(const float *a, int n)
+{
+	double acc[LANES] = {0};
+	int j = 0;
+	for (; j + LANES <= n; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			acc[l] += a[j + l];
+	for (int l = 0; j < n; j++, l++)
+		acc[l] += a[j];
+	return lane_total(acc);
+}
+
+static double lane_dot(const float *a, const float *b, int n)
+{
+	double acc[LANES] = {0};
+	int j = 0;
+	for (; j + LANES <= n; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			acc[l] += (double)a[j + l] * b[j + l];
+	for (int l = 0; j < n; j++, l++)
+		acc[l] += (double)a[j] * b[j];
+	return lane_total(acc);
+}
+
+/* row[0..n) = softmax(row), n >= 1: exp(row - max) (presto_expf_block)
+ * over its sum in double. */
+static void softmax_row(float *row, int n)
+{
+	float m[LANES];
+	for (int l = 0; l < LANES; l++)
+		m[l] = row[0];
+	int j = 0;
+	for (; j + LANES <= n; j += LANES)
+		for (int l = 0; l < LANES; l++)
+			m[l] = row[j + l] > m[l] ? row[j + l] : m[l];
+	for (int l = 0; j < n; j++, l++)
+		m[l] = row[j] > m[l] ? row[j] : m[l];
+	float mx = m[0];
+	for (int l = 1; l < LANES; l++)
+		mx = m[l] > mx ? m[l] : mx;
+	for (j = 0; j < n; j++)
+		row[j] -= mx;
+	presto_expf_block(row, row, (size_t)n);
+	float inv = (float)(1.0 / lane_sum(row, n));
+	for (j = 0; j < n; j++)
+		row[j] *= inv;
+}
+
 /* s[Tq, Tk] = softmax over keys of (scale q k^T + bias[h] + mask) for item b,
  * head h. */
 static void attention_probs(float *s, const float *qb, const float *kb, int b, int h, int Tq, int Tk, int qs, int ks,
@@ -32,18 +97,7 @@ static void attention_probs(float *s, const float *qb, const float *kb, int b, i
 				if (m[j] == 0.0f)
 					row[j] += -FLT_MAX;
 		}
-		float mx = -INFINITY;
-		for (int j = 0; j < Tk; j++)
-			if (row[j] > mx)
-				mx = row[j];
-		double sum = 0;
-		for (int j = 0; j < Tk; j++) {
-			row[j] = expf(row[j] - mx);
-			sum += row[j];
-		}
-		float inv = (float)(1.0 / sum);
-		for (int j = 0; j < Tk; j++)
-			row[j] *= inv;
+		softmax_row(row, Tk);
 	}
 }
 
@@ -110,10 +164,7 @@ void presto_attention_backward(float *dq, float *dk, float *dv, float *dbias, co
 			for (int i = 0; i < Tq; i++) {
 				const float *pr = p + (size_t)i * Tk;
 				float *dr = dp + (size_t)i * Tk;
-				double dot = 0;
-				for (int j = 0; j < Tk; j++)
-					dot += (double)pr[j] * dr[j];
-				float d = (float)dot;
+				float d = (float)lane_dot(pr, dr, Tk);
 				for (int j = 0; j < Tk; j++)
 					dr[j] = pr[j] * (dr[j] - d);
 				if (dbias) {
