@@ -1,5 +1,6 @@
 /* common.c - shared CLI helpers of the presto tools (see common.h). */
 #include "common.h"
+#include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -415,4 +416,17 @@ void presto_cli_progress(const char *what, long done, long total)
 	if (done >= total)
 		fputc('\n', stderr);
 	fflush(stderr);
+}
+
+int presto_cli_finish_stream(presto_status st, presto_stream_writer *w, presto_output *o)
+{
+	if (!st && w)
+		st = presto_stream_write_end(w);
+	if (!st && o)
+		st = presto_output_commit(o);
+	int rc = st ? presto_cli_status(st) : PRESTO_EXIT_OK;
+	if (st && o)
+		presto_output_abort(o);
+	presto_stream_writer_close(w);
+	return rc;
 }

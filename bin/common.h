@@ -134,6 +134,13 @@ presto_status presto_output_commit(presto_output *o);
 /* Close and remove the temp file (stdout: just flush). Safe after commit. */
 void presto_output_abort(presto_output *o);
 
+struct presto_stream_writer;
+/* The end of a tool that writes a stream: after st (the work's status) is
+ * OK, the stream's end marker and the commit of o; after any error, its
+ * message and the abort of o (no partial output). Closes w. w and o may be
+ * NULL (nothing of theirs to do). Returns the exit code. */
+int presto_cli_finish_stream(presto_status st, struct presto_stream_writer *w, presto_output *o);
+
 /* True when progress should be shown: stderr is a terminal and PRESTO_QUIET
  * is not set. */
 int presto_cli_progress_enabled(void);

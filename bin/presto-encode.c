@@ -163,7 +163,6 @@ int main(int argc, char **argv)
 	if (j.bpm >= 0 && !model_has(&mc, "bpm"))
 		presto_cli_warn("--bpm ignored: model %s has no bpm conditioner", mc.id);
 	presto_output o = {0};
-	int rc = PRESTO_EXIT_OK;
 	st = presto_cond_encoder_load(&mc, &j.enc);
 	if (!st) {
 		int S = presto_cond_encoder_seq_len(j.enc), G = presto_cond_encoder_global_dim(j.enc);
@@ -212,15 +211,7 @@ int main(int argc, char **argv)
 		if (!st && j.id == 0)
 			st = presto_error_set(PRESTO_EINVAL, "no prompt given (arguments or lines on stdin)");
 	}
-	if (!st)
-		st = presto_stream_write_end(j.w);
-	if (!st)
-		st = presto_output_commit(&o);
-	if (st) {
-		rc = presto_cli_status(st);
-		presto_output_abort(&o);
-	}
-	presto_stream_writer_close(j.w);
+	int rc = presto_cli_finish_stream(st, j.w, &o);
 	presto_cond_encoder_free(j.enc);
 	free(j.cross);
 	free(j.neg);

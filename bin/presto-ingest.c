@@ -308,16 +308,7 @@ int main(int argc, char **argv)
 		free(pre);
 		free(noise);
 	}
-	if (!st)
-		st = presto_stream_write_end(w);
-	if (!st)
-		st = presto_output_commit(&o);
-	int rc = PRESTO_EXIT_OK;
-	if (st) {
-		rc = presto_cli_status(st);
-		presto_output_abort(&o);
-	}
-	presto_stream_writer_close(w);
+	int rc = presto_cli_finish_stream(st, w, &o);
 	free(p);
 	if (list)
 		free_list(&jl);

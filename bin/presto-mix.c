@@ -416,14 +416,7 @@ static int latent_mode(const mix_opts *o, char **paths, int n)
 				     .tensor_names = (char **)&name, .tensors = &t};
 		st = presto_stream_write_record(w, &rec);
 	}
-	if (!st)
-		st = presto_stream_write_end(w);
-	if (!st)
-		st = presto_output_commit(&out);
-	int rc = presto_cli_status(st);
-	if (st)
-		presto_output_abort(&out);
-	presto_stream_writer_close(w);
+	int rc = presto_cli_finish_stream(st, w, &out);
 	free(za);
 	free(zb);
 	free(zo);

@@ -473,16 +473,7 @@ int main(int argc, char **argv)
 	}
 	if (st == PRESTO_EEOF)
 		st = index ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "%s: the stream holds no record", in_label);
-	if (!st)
-		st = presto_stream_write_end(w);
-	if (!st)
-		st = presto_output_commit(&o);
-	int rc = PRESTO_EXIT_OK;
-	if (st) {
-		rc = presto_cli_status(st);
-		presto_output_abort(&o);
-	}
-	presto_stream_writer_close(w);
+	int rc = presto_cli_finish_stream(st, w, &o);
 	presto_stream_reader_close(r);
 	if (in)
 		presto_input_close(in);
