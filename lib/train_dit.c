@@ -1443,7 +1443,10 @@ presto_status presto_dit_trainer_export(presto_dit_trainer *tr, const char *out_
 	for (int i = 0; !rc && i < ps->n; i++) {
 		const presto_param_info *pi = &ps->p[i];
 		presto_st_list *l = starts_with(pi->name, DIT_PREFIX) ? &dit : &text;
-		rc = presto_st_list_add_f32(l, "", pi->name, pi->ndim, pi->shape, buf + pi->offset, dtype);
+		/* buffers (rotary frequencies, fixed biases) stay fp32: the very
+		 * values training used, a few bytes */
+		rc = presto_st_list_add_f32(l, "", pi->name, pi->ndim, pi->shape, buf + pi->offset,
+					    pi->trainable ? dtype : PRESTO_F32);
 	}
 	if (!rc) {
 		snprintf(path, sizeof path, "%s/dit.safetensors", out_dir);

@@ -425,6 +425,28 @@ static void test_export(presto_dit_trainer *tr, const presto_model_config *mc0, 
 		CHECK(!rc && !memcmp(o1, o2, sizeof o1), "exported f32 DiT = the trainer's EMA DiT, bit for bit");
 		CHECK(!rc && e16 < 2e-2 * mx, "exported f16 DiT within f16 rounding (max error %.2g of %.2g)", e16, mx);
 	}
+	/* buffers (the rotary frequencies) are exported in fp32, the values
+	 * training used, whatever the weights' dtype */
+	{
+		char path[4200];
+		snprintf(path, sizeof path, "%s/dit.safetensors", out16);
+		presto_st *f = NULL;
+		const presto_params *ps = presto_dit_trainer_params(tr);
+		const float *w = presto_dit_trainer_ema(tr);
+		int nbuf = 0, good = !presto_st_open(path, &f);
+		for (int i = 0; good && i < ps->n; i++) {
+			const presto_param_info *pi = &ps->p[i];
+			if (pi->trainable || strncmp(pi->name, "model.", 6))
+				continue;
+			const presto_tensor *t = presto_st_get(f, pi->name);
+			good = t && t->dtype == PRESTO_F32 && t->nbytes == 4 * pi->numel &&
+			       !memcmp(t->data, w + pi->offset, t->nbytes);
+			nbuf++;
+		}
+		CHECK(good && nbuf > 0, "an f16 export keeps its %d buffer(s) (rotary frequencies) in fp32, bit for bit",
+		      nbuf);
+		presto_st_close(f);
+	}
 
 	/* generation through the model directory's conditioning encoder */
 	presto_cond_encoder *enc = NULL;
