@@ -90,8 +90,7 @@ cli: all
 test: all $(TESTS) $(CONF)
 	@BUILD=$(BUILD) FIXTURES=$(FIXTURES) sh tests/run.sh
 
-# the random-weight model the README's first command runs on (until the
-# trained default model ships)
+# a random-weight model for quick pipeline checks (it makes noise)
 TEST_MODEL := $(BUILD)/models/test
 test-model: $(TEST_MODEL)/config.json
 $(TEST_MODEL)/config.json: $(BUILD)/tests/mkmodel
