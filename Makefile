@@ -26,7 +26,7 @@ CPPFLAGS  += -Ilib -Iformats -DPRESTO_VERSION='"$(VERSION)"' -D_GNU_SOURCE $(BLA
 WARN      := -Wall -Wextra -Wno-unused-parameter -Wno-format-truncation -Wno-unknown-pragmas
 ALL_CFLAGS   = -std=c11 $(WARN) $(CFLAGS)
 ALL_CXXFLAGS = -std=c++17 $(WARN) $(CXXFLAGS)
-LDLIBS    += $(BLAS_LIBS) $(PKG_LIBS) -lstdc++ -lm -lpthread
+LDLIBS    += $(BLAS_LIBS) $(PKG_LIBS) -lstdc++ -lm -lpthread -ldl
 
 LIB_C     := $(wildcard lib/*.c lib/ops/*.c formats/*.c)
 LIB_CXX   := $(wildcard lib/*.cc)

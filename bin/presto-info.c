@@ -14,17 +14,19 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "device.h"
 #include "image.h"
 #include "safetensors.h"
 #include "stream.h"
 
 enum {
 	OPT_JSON = 256, OPT_PNG, OPT_RECORD, OPT_TENSOR, OPT_COLORMAP, OPT_SCALE, OPT_KIND, OPT_STATS,
-	OPT_NONFINITE,
+	OPT_NONFINITE, OPT_DEVICES,
 };
 
 static const presto_cli_option options[] = {
 	{"json", OPT_JSON, NULL, "print one JSON document instead of text"},
+	{"devices", OPT_DEVICES, NULL, "list the CUDA devices this machine has (no FILE)"},
 	{"kind", OPT_KIND, "KIND", "fail unless the stream is of KIND (cond, latent, audio)"},
 	{"allow-nonfinite", OPT_NONFINITE, NULL, "accept NaN/Inf in stream tensors (they are counted)"},
 	{"stats", OPT_STATS, NULL, "safetensors files and models: add tensor statistics"},
@@ -39,14 +41,15 @@ static const presto_cli_option options[] = {
 static const presto_cli_spec spec = {
 	"presto-info",
 	"[OPTION]... [FILE|MODEL_DIR]",
-	"Describe a presto stream (default: stdin), a .safetensors file or a model directory.",
+	"Describe a presto stream (default: stdin), a .safetensors file or a model directory;\n"
+	"or list the CUDA devices (--devices).",
 	options,
 	"Streams are checked completely (see presto-stream(5)); the report is printed\n"
 	"only if the input is valid. Exit status: 0 ok, 1 usage error, 2 invalid input.\n",
 };
 
 typedef struct {
-	int json, stats, allow_nonfinite;
+	int json, stats, allow_nonfinite, devices;
 	presto_stream_kind kind;
 	const char *png, *tensor, *colormap;
 	long long record, scale; /* -1: not given */
@@ -646,6 +649,54 @@ static int looks_like_safetensors(const char *path)
 	return n == 9 && b[8] == '{' && !b[5] && !b[6] && !b[7];
 }
 
+/* ---- devices ---- */
+
+static int info_devices(int as_json)
+{
+	presto_gpu_list l;
+	presto_gpu_probe(&l);
+	char drv[32] = "";
+	if (l.driver_version)
+		snprintf(drv, sizeof drv, "%d.%d", l.driver_version / 1000, l.driver_version % 1000 / 10);
+	if (as_json) {
+		json_t *root = json_object(), *arr = json_array();
+		for (int i = 0; i < l.count; i++) {
+			const presto_gpu *g = &l.gpu[i];
+			char id[16], cc[16];
+			snprintf(id, sizeof id, "cuda:%d", i);
+			snprintf(cc, sizeof cc, "%d.%d", g->major, g->minor);
+			json_array_append_new(arr, json_pack("{s:s, s:s, s:I, s:s, s:i}", "id", id, "name", g->name,
+							     "memory_bytes", (json_int_t)g->memory,
+							     "compute_capability", cc, "multiprocessors",
+							     g->multiprocessors));
+		}
+		json_object_set_new(root, "devices", arr);
+		json_object_set_new(root, "driver_version", l.driver_version ? json_string(drv) : json_null());
+		json_object_set_new(root, "reason", l.count ? json_null() : json_string(l.reason));
+		char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+		json_decref(root);
+		if (!txt)
+			return presto_cli_error("out of memory");
+		int bad = printf("%s\n", txt) < 0;
+		free(txt);
+		if (bad || fflush(stdout))
+			return presto_cli_error("write error on stdout: %s", strerror(errno));
+		return PRESTO_EXIT_OK;
+	}
+	if (!l.count)
+		printf("no CUDA device: %s\n", l.reason);
+	for (int i = 0; i < l.count; i++) {
+		const presto_gpu *g = &l.gpu[i];
+		printf("cuda:%d  %s  %.1f GiB  sm_%d%d  %d multiprocessors\n", i, g->name,
+		       (double)g->memory / (1024.0 * 1024 * 1024), g->major, g->minor, g->multiprocessors);
+	}
+	if (l.driver_version)
+		printf("driver: CUDA %s\n", drv);
+	if (fflush(stdout))
+		return presto_cli_error("write error on stdout: %s", strerror(errno));
+	return PRESTO_EXIT_OK;
+}
+
 /* ---- main ---- */
 
 static int parse_args(int argc, char **argv, opts_t *o, const char **input, int *exit_code)
@@ -662,6 +713,7 @@ static int parse_args(int argc, char **argv, opts_t *o, const char **input, int 
 		case PRESTO_CLI_EXIT: *exit_code = cli.exit_code; return 0;
 		case OPT_JSON: o->json = 1; break;
 		case OPT_STATS: o->stats = 1; break;
+		case OPT_DEVICES: o->devices = 1; break;
 		case OPT_NONFINITE: o->allow_nonfinite = 1; break;
 		case OPT_PNG: o->png = arg; break;
 		case OPT_TENSOR: o->tensor = arg, png_only = 1; break;
@@ -703,6 +755,10 @@ static int parse_args(int argc, char **argv, opts_t *o, const char **input, int 
 		return 0;
 	}
 	*input = cli.optind < argc ? argv[cli.optind] : NULL;
+	if (o->devices && (*input || o->png || o->stats || o->kind || o->allow_nonfinite)) {
+		*exit_code = presto_cli_usage("--devices takes no FILE and no other option but --json");
+		return 0;
+	}
 	return 1;
 }
 
@@ -713,6 +769,8 @@ int main(int argc, char **argv)
 	int code;
 	if (!parse_args(argc, argv, &o, &input, &code))
 		return code;
+	if (o.devices)
+		return info_devices(o.json);
 
 	int is_dir = 0, is_st = 0;
 	struct stat sb;

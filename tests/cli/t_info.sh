@@ -231,3 +231,33 @@ tcase "a closed stdout is a reported write error (exit 2)"
 ( "$info" big.msgpack 2> epipe.err; echo $? > epipe.rc ) | true
 [ "$(cat epipe.rc)" = 2 ] || fail "exit status $(cat epipe.rc), want 2"
 grep -q '^presto-info: write error on stdout' epipe.err || fail "no write error message: $(cat epipe.err)"
+
+tcase "--devices: the CUDA devices, or why there are none (exit 0 either way)"
+expect_ok "$info" --devices
+if grep -q '^cuda:0  ' "$OUT"; then
+	expect_out "driver: CUDA "
+	grep -Eq '^cuda:[0-9]+  .+  [0-9.]+ GiB  sm_[0-9]+  [0-9]+ multiprocessors$' "$OUT" ||
+		fail "device line not as documented: $(head -1 "$OUT")"
+else
+	expect_out "no CUDA device: "
+fi
+expect_ok "$info" --devices --json
+cp "$OUT" devices.json
+json_ok devices.json
+expect_out '"devices": ['
+grep -q '"id": "cuda:0"' devices.json || expect_out '"reason": "'
+rm -f devices.json
+
+tcase "--devices without a driver, with a library that is no driver"
+expect_ok env PRESTO_LIBCUDA=/nonexistent/libcuda.so.1 "$info" --devices
+expect_out "no CUDA device: no NVIDIA driver (/nonexistent/libcuda.so.1 cannot be loaded)"
+expect_ok env PRESTO_LIBCUDA=libm.so.6 "$info" --devices --json
+expect_out '"devices": []'
+expect_out '"driver_version": null'
+expect_out '"reason": "libm.so.6 lacks the CUDA driver API"'
+
+tcase "--devices takes no file and no other option: exit 1"
+expect_exit 1 "$info" --devices valid.msgpack
+expect_err "--devices takes no FILE"
+expect_exit 1 "$info" --devices --stats
+expect_err "--devices takes no FILE"
