@@ -2,6 +2,7 @@
 #   make              build every tool (CPU backend; CUDA parts only when nvcc is found)
 #   make test         everything that needs no GPU
 #   make conformance FIXTURES=DIR   the reference fixtures, one line per fixture
+#   make test-gpu     the CUDA kernels against the CPU reference (skips without nvcc or a GPU)
 #   make fuzz         run the libFuzzer targets for a short while
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
@@ -42,11 +43,18 @@ TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 
 NVCC      ?= $(shell command -v nvcc 2>/dev/null)
 ifneq ($(NVCC),)
+# CUDA parts are built only by `make test-gpu` (the tools do not use them yet)
 CU_SRC    := $(wildcard kernels/*.cu)
+CU_OBJ    := $(patsubst kernels/%.cu,$(BUILD)/obj/kernels/%.o,$(CU_SRC))
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
+# Hopper (H100/H200) and Ampere code, and PTX for newer GPUs
+NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	     -gencode arch=compute_90,code=compute_90
+GPU_TESTS := $(BUILD)/tests/gpu/test_kernels
 endif
 
 .SECONDARY:
-.PHONY: all test unit conformance cli fuzz clean install check-man test-model setup
+.PHONY: all test unit conformance cli fuzz clean install check-man test-model setup test-gpu
 all: $(TOOLS) $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -118,3 +126,18 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# ---- CUDA (kernels/, tests/gpu/) ----
+$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h
+	@mkdir -p $(dir $@)
+	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Ikernels -Ilib -c $< -o $@
+
+# cudart linked statically: the test needs only the driver where it runs
+$(BUILD)/tests/gpu/test_kernels: tests/gpu/test_kernels.c $(CU_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ikernels -I$(CUDA_HOME)/include $(ALL_CFLAGS) $< $(CU_OBJ) $(LIB_A) \
+		-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart_static -lrt $(LDLIBS) -o $@
+
+# the kernels against the CPU reference; skips without nvcc or a GPU
+test-gpu: $(GPU_TESTS)
+	@BUILD=$(BUILD) sh tests/gpu/run.sh
