@@ -39,7 +39,7 @@ TEST_SRC  := $(wildcard tests/unit/*.c)
 TESTS     := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 CONF_SRC  := $(wildcard tests/conformance/*.c)
 CONF      := $(BUILD)/tests/conformance
-TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
+TEST_TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c)) $(BUILD)/tests/libfakecuda.so
 
 NVCC      ?= $(shell command -v nvcc 2>/dev/null)
 ifneq ($(NVCC),)
@@ -126,6 +126,11 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# a stand-in driver library for testing the device probe without a GPU
+$(BUILD)/tests/libfakecuda.so: tests/fakecuda/libfakecuda.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -shared -fPIC $< -o $@
 
 # ---- CUDA (kernels/, tests/gpu/) ----
 $(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h

@@ -672,7 +672,7 @@ static int info_devices(int as_json)
 		}
 		json_object_set_new(root, "devices", arr);
 		json_object_set_new(root, "driver_version", l.driver_version ? json_string(drv) : json_null());
-		json_object_set_new(root, "reason", l.count ? json_null() : json_string(l.reason));
+		json_object_set_new(root, "reason", l.reason[0] ? json_string(l.reason) : json_null());
 		char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 		json_decref(root);
 		if (!txt)
@@ -692,6 +692,8 @@ static int info_devices(int as_json)
 	}
 	if (l.driver_version)
 		printf("driver: CUDA %s\n", drv);
+	if (l.count && l.reason[0]) /* listed some, then a device failed */
+		presto_cli_msg("%s", l.reason);
 	if (fflush(stdout))
 		return presto_cli_error("write error on stdout: %s", strerror(errno));
 	return PRESTO_EXIT_OK;

@@ -72,12 +72,12 @@ void presto_gpu_probe(presto_gpu_list *l)
 	if (!load(h, &a))
 		snprintf(l->reason, sizeof l->reason, "%s lacks the CUDA driver API", lib);
 	else if (a.driver_version(&l->driver_version), (r = a.init(0)) != CU_SUCCESS)
-		r == CU_ERROR_NO_DEVICE ? (void)snprintf(l->reason, sizeof l->reason, "no CUDA device")
+		r == CU_ERROR_NO_DEVICE ? (void)snprintf(l->reason, sizeof l->reason, "the driver finds no device")
 					: say(l, &a, "cuInit", r);
 	else if ((r = a.count(&n)) != CU_SUCCESS)
 		say(l, &a, "cuDeviceGetCount", r);
 	else if (n == 0)
-		snprintf(l->reason, sizeof l->reason, "no CUDA device");
+		snprintf(l->reason, sizeof l->reason, "the driver finds no device");
 	for (int i = 0; i < n && l->count < PRESTO_MAX_GPUS; i++) {
 		cu_device d;
 		presto_gpu *g = &l->gpu[l->count];
@@ -86,7 +86,9 @@ void presto_gpu_probe(presto_gpu_list *l)
 		    (r = a.attr(&g->major, CU_ATTR_CC_MAJOR, d)) != CU_SUCCESS ||
 		    (r = a.attr(&g->minor, CU_ATTR_CC_MINOR, d)) != CU_SUCCESS ||
 		    (r = a.attr(&g->multiprocessors, CU_ATTR_MULTIPROCESSORS, d)) != CU_SUCCESS) {
-			say(l, &a, "device query", r);
+			char what[32];
+			snprintf(what, sizeof what, "cuda:%d", i);
+			say(l, &a, what, r);
 			break;
 		}
 		l->count++;

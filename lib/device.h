@@ -22,7 +22,8 @@ typedef struct {
 	int count;             /* CUDA devices found (0: see reason) */
 	int driver_version;    /* e.g. 13000 for 13.0; 0 without a driver */
 	presto_gpu gpu[PRESTO_MAX_GPUS];
-	char reason[256];      /* why count is 0 ("" otherwise) */
+	char reason[256];      /* why count is 0, or the error that ended the
+				  listing early ("" when all went well) */
 } presto_gpu_list;
 
 /* Fill *l. The library name may be overridden by $PRESTO_LIBCUDA (tests).

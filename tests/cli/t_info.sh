@@ -261,3 +261,28 @@ expect_exit 1 "$info" --devices valid.msgpack
 expect_err "--devices takes no FILE"
 expect_exit 1 "$info" --devices --stats
 expect_err "--devices takes no FILE"
+
+tcase "--devices with a driver (a stand-in libcuda): every device, the driver version"
+fake=$TOOLS/libfakecuda.so
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 "$info" --devices
+expect_out "cuda:0  Fake GPU 0  2.0 GiB  sm_90  132 multiprocessors"
+expect_out "cuda:1  Fake GPU 1  3.0 GiB  sm_90  132 multiprocessors"
+expect_out "driver: CUDA 13.0"
+[ ! -s "$ERR" ] || fail "stderr not empty: $(cat "$ERR")"
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 "$info" --devices --json
+cp "$OUT" devices.json
+json_ok devices.json
+expect_out '"id": "cuda:1"'
+expect_out '"memory_bytes": 3221225472'
+expect_out '"compute_capability": "9.0"'
+expect_out '"driver_version": "13.0"'
+expect_out '"reason": null'
+rm -f devices.json
+
+tcase "--devices: a driver with no device; a device that fails its query"
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=0 "$info" --devices
+expect_out "no CUDA device: the driver finds no device"
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=fail "$info" --devices
+expect_out "cuda:0  Fake GPU 0"
+expect_out_not "cuda:1"
+expect_err "presto-info: cuda:1: CUDA error 999, unknown error"
