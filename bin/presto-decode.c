@@ -231,9 +231,8 @@ int main(int argc, char **argv)
 	}
 	if (st == PRESTO_EEOF)
 		st = index ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "%s: the stream holds no record", in_label);
-	int rc = presto_cli_finish_stream(st, as_stream ? w : NULL, as_stream ? &o : NULL);
-	if (!as_stream)
-		presto_stream_writer_close(w);
+	/* w is NULL unless writing a stream */
+	int rc = presto_cli_finish_stream(st, w, as_stream ? &o : NULL);
 	presto_stream_reader_close(r);
 	if (in)
 		presto_input_close(in);

@@ -69,13 +69,16 @@ void presto_gpu_probe(presto_gpu_list *l)
 	cu_api a = {0};
 	cu_result r;
 	int n = 0;
-	if (!load(h, &a))
+	if (!load(h, &a)) {
 		snprintf(l->reason, sizeof l->reason, "%s lacks the CUDA driver API", lib);
-	else if (a.driver_version(&l->driver_version), (r = a.init(0)) != CU_SUCCESS)
-		r == CU_ERROR_NO_DEVICE ? (void)snprintf(l->reason, sizeof l->reason, "the driver finds no device")
-					: say(l, &a, "cuInit", r);
-	else if ((r = a.count(&n)) != CU_SUCCESS)
-		say(l, &a, "cuDeviceGetCount", r);
+		dlclose(h);
+		return;
+	}
+	a.driver_version(&l->driver_version);
+	if ((r = a.init(0)) == CU_SUCCESS)
+		r = a.count(&n);
+	if (r != CU_SUCCESS && r != CU_ERROR_NO_DEVICE)
+		say(l, &a, "driver initialisation", r);
 	else if (n == 0)
 		snprintf(l->reason, sizeof l->reason, "the driver finds no device");
 	for (int i = 0; i < n && l->count < PRESTO_MAX_GPUS; i++) {
