@@ -54,7 +54,8 @@ GPU_TESTS := $(BUILD)/tests/gpu/test_kernels
 endif
 
 .SECONDARY:
-.PHONY: all test unit conformance cli fuzz clean install check-man test-model setup test-gpu
+
+.PHONY: emu all test unit conformance cli fuzz clean install check-man test-model setup test-gpu
 all: $(TOOLS) $(TEST_TOOLS)
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -95,7 +96,7 @@ cli: all
 	@BUILD=$(BUILD) FIXTURES=$(FIXTURES) sh tests/cli/run.sh
 
 # everything that needs no GPU, one closing "N passed, N failed" line
-test: all $(TESTS) $(CONF)
+test: all $(TESTS) $(CONF) emu
 	@BUILD=$(BUILD) FIXTURES=$(FIXTURES) sh tests/run.sh
 
 # a random-weight model for quick pipeline checks (it makes noise)
@@ -133,7 +134,7 @@ $(BUILD)/tests/libfakecuda.so: tests/fakecuda/libfakecuda.c
 	$(CC) $(ALL_CFLAGS) -shared -fPIC $< -o $@
 
 # ---- CUDA (kernels/, tests/gpu/) ----
-$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h
+$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h
 	@mkdir -p $(dir $@)
 	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Ikernels -Ilib -c $< -o $@
 
@@ -142,6 +143,30 @@ $(BUILD)/tests/gpu/test_kernels: tests/gpu/test_kernels.c $(CU_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ikernels -I$(CUDA_HOME)/include $(ALL_CFLAGS) $< $(CU_OBJ) $(LIB_A) \
 		-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart_static -lrt $(LDLIBS) -o $@
+
+# ---- the same kernels on the CPU emulator (kernels/emu): no GPU, no nvcc ----
+EMU_SRC   := $(wildcard kernels/*.cu)
+EMU_OBJ   := $(patsubst kernels/%.cu,$(BUILD)/obj/emu/%.o,$(EMU_SRC)) $(BUILD)/obj/emu/emu.o
+EMU_FLAGS := -DPRESTO_CUDA_EMU -Ikernels/emu -Ikernels -Ilib
+EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_emu
+
+$(BUILD)/obj/emu/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h $(wildcard kernels/emu/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CXXFLAGS) -x c++ -c $< -o $@
+
+$(BUILD)/obj/emu/emu.o: kernels/emu/emu.cc $(wildcard kernels/emu/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) $(ALL_CXXFLAGS) -c $< -o $@
+
+$(BUILD)/tests/emu/test_kernels: tests/gpu/test_kernels.c $(EMU_OBJ) $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CFLAGS) $< $(EMU_OBJ) $(LIB_A) $(LDLIBS) -o $@
+
+$(BUILD)/tests/emu/test_emu: tests/emu/test_emu.cc $(BUILD)/obj/emu/emu.o
+	@mkdir -p $(dir $@)
+	$(CXX) $(EMU_FLAGS) $(ALL_CXXFLAGS) $^ -o $@
+
+emu: $(EMU_TESTS)
 
 # the kernels against the CPU reference; skips without nvcc or a GPU
 test-gpu: $(GPU_TESTS)

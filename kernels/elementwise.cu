@@ -2,13 +2,13 @@
 // lib/ops/{norm,act,snake}.c (see kernels.h). fp32 in and out; the row
 // statistics in fp32 with a block reduction (the CPU reference sums in
 // double: agreement to a few ulp of the row's scale is what the tests ask).
-#include <cuda_runtime.h>
-
 #include "kernels.h"
+#include "launch.h"
+
+using presto_k::grid_for;
+using presto_k::kThreads;
 
 namespace {
-
-constexpr int kThreads = 256;
 
 // sum over the block of v (every thread gets it)
 __device__ float block_sum(float v)
@@ -70,12 +70,6 @@ __global__ void snake_kernel(float *y, const float *x, const float *alpha, const
 	}
 }
 
-int grid_for(size_t n)
-{
-	size_t g = (n + kThreads - 1) / kThreads;
-	return (int)(g < 65535 * 8 ? (g ? g : 1) : 65535 * 8);
-}
-
 }  // namespace
 
 extern "C" int presto_cuda_layernorm_forward(float *y, const float *x, const float *gamma, const float *beta, int N,
@@ -83,16 +77,16 @@ extern "C" int presto_cuda_layernorm_forward(float *y, const float *x, const flo
 {
 	if (N <= 0 || D <= 0)
 		return 0;
-	layernorm_kernel<<<N, kThreads, 0, (cudaStream_t)stream>>>(y, x, gamma, beta, D, eps);
-	return (int)cudaGetLastError();
+	PRESTO_LAUNCH(N, kThreads, 0, stream, layernorm_kernel)(y, x, gamma, beta, D, eps);
+	return presto_k::last_error();
 }
 
 extern "C" int presto_cuda_swiglu_forward(float *y, const float *xg, int N, int F, void *stream)
 {
 	if (N <= 0 || F <= 0)
 		return 0;
-	swiglu_kernel<<<grid_for((size_t)N * F), kThreads, 0, (cudaStream_t)stream>>>(y, xg, N, F);
-	return (int)cudaGetLastError();
+	PRESTO_LAUNCH(grid_for((size_t)N * F), kThreads, 0, stream, swiglu_kernel)(y, xg, N, F);
+	return presto_k::last_error();
 }
 
 extern "C" int presto_cuda_snake_beta_forward(float *y, const float *x, const float *alpha, const float *beta, int C,
@@ -100,6 +94,6 @@ extern "C" int presto_cuda_snake_beta_forward(float *y, const float *x, const fl
 {
 	if (C <= 0 || T <= 0)
 		return 0;
-	snake_kernel<<<grid_for((size_t)C * T), kThreads, 0, (cudaStream_t)stream>>>(y, x, alpha, beta, C, T);
-	return (int)cudaGetLastError();
+	PRESTO_LAUNCH(grid_for((size_t)C * T), kThreads, 0, stream, snake_kernel)(y, x, alpha, beta, C, T);
+	return presto_k::last_error();
 }

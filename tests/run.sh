@@ -23,6 +23,15 @@ for t in "$BUILD"/tests/test_*; do
 	count "unit $(basename "$t")" $rc
 done
 
+echo "== CUDA kernels on the CPU emulator (kernels/emu)"
+for t in "$BUILD"/tests/emu/test_*; do
+	[ -x "$t" ] || continue
+	out=$("$t" 2>&1)
+	rc=$?
+	[ $rc = 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
+	count "emulated $(basename "$t")" $rc
+done
+
 echo "== conformance ($FIXTURES)"
 if [ -d "$FIXTURES" ]; then
 	"$BUILD"/tests/conformance "$FIXTURES"

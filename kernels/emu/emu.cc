@@ -1,0 +1,447 @@
+// emu.cc - presto's CUDA emulator (see emu_device.h, cuda_runtime_api.h):
+// the thread scheduler of a block, and the runtime API on host memory.
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <mutex>
+#include <vector>
+
+#include "cuda_runtime_api.h"
+#include "emu_device.h"
+
+#if !defined(__x86_64__)
+#include <ucontext.h>
+#endif
+
+namespace presto_emu {
+
+enum { RUN, WAIT_BLOCK, WAIT_WARP, DONE };
+
+struct thread_state {
+	dim3 tid;
+	int linear = 0, state = DONE;
+	unsigned wmask = 0;
+	uint64_t wval = 0;
+	uint64_t *wall = nullptr;
+	char *stack = nullptr;
+#if defined(__x86_64__)
+	void *sp = nullptr;
+#else
+	ucontext_t uc;
+#endif
+};
+
+thread_state *cur;
+dim3 block_idx, block_dim, grid_dim;
+
+namespace {
+
+constexpr size_t kStack = 256 << 10;
+constexpr int kMaxThreads = 1024;
+constexpr size_t kMaxSmem = 227 << 10;
+
+std::vector<thread_state> threads(kMaxThreads);
+const std::function<void()> *body_fn;
+std::vector<unsigned char> smem_buf;
+std::mutex launch_lock;
+cudaError_t last_err = cudaSuccess;
+
+#if defined(__x86_64__)
+void *sched_sp;
+extern "C" void presto_emu_switch(void **save_sp, void *next_sp);
+asm(".text\n"
+    ".globl presto_emu_switch\n"
+    ".type presto_emu_switch,@function\n"
+    "presto_emu_switch:\n"
+    "  pushq %rbp\n  pushq %rbx\n  pushq %r12\n  pushq %r13\n  pushq %r14\n  pushq %r15\n"
+    "  subq $8, %rsp\n  stmxcsr (%rsp)\n  fnstcw 4(%rsp)\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  ldmxcsr (%rsp)\n  fldcw 4(%rsp)\n  addq $8, %rsp\n"
+    "  popq %r15\n  popq %r14\n  popq %r13\n  popq %r12\n  popq %rbx\n  popq %rbp\n"
+    "  ret\n"
+    ".size presto_emu_switch,.-presto_emu_switch\n");
+#else
+ucontext_t sched_uc;
+#endif
+
+void to_scheduler()
+{
+#if defined(__x86_64__)
+	presto_emu_switch(&cur->sp, sched_sp);
+#else
+	swapcontext(&cur->uc, &sched_uc);
+#endif
+}
+
+void entry()
+{
+	(*body_fn)();
+	cur->state = DONE;
+	to_scheduler();
+	fail("a finished thread was resumed");
+}
+
+void start(thread_state &t)
+{
+	if (!t.stack) {
+		void *p = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			       0);
+		if (p == MAP_FAILED)
+			fail("no memory for a thread stack");
+		t.stack = (char *)p;
+	}
+#if defined(__x86_64__)
+	uintptr_t top = ((uintptr_t)t.stack + kStack) & ~(uintptr_t)15;
+	uint64_t *s = (uint64_t *)top;
+	*--s = 0;                   // entry()'s return address (never used)
+	*--s = (uint64_t)(uintptr_t)&entry;
+	for (int i = 0; i < 6; i++)
+		*--s = 0;           // rbp rbx r12 r13 r14 r15
+	uint32_t csr;
+	uint16_t cw;
+	asm volatile("stmxcsr %0" : "=m"(csr));
+	asm volatile("fnstcw %0" : "=m"(cw));
+	--s;
+	memcpy(s, &csr, 4);
+	memcpy((char *)s + 4, &cw, 2);
+	t.sp = s;
+#else
+	getcontext(&t.uc);
+	t.uc.uc_stack.ss_sp = t.stack;
+	t.uc.uc_stack.ss_size = kStack;
+	t.uc.uc_link = nullptr;
+	makecontext(&t.uc, entry, 0);
+#endif
+}
+
+void resume(thread_state &t)
+{
+	cur = &t;
+#if defined(__x86_64__)
+	presto_emu_switch(&sched_sp, t.sp);
+#else
+	swapcontext(&sched_uc, &t.uc);
+#endif
+	cur = nullptr;
+}
+
+const char *state_name(int s)
+{
+	return s == WAIT_BLOCK ? "__syncthreads()" : s == WAIT_WARP ? "a warp collective" : s == DONE ? "exit" : "running";
+}
+
+// run one block to completion
+void run_block(int n)
+{
+	for (int i = 0; i < n; i++) {
+		thread_state &t = threads[i];
+		t.linear = i;
+		t.tid = dim3(i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y));
+		t.state = RUN;
+		start(t);
+	}
+	int nwarps = (n + 31) / 32;
+	for (;;) {
+		for (int i = 0; i < n; i++)
+			if (threads[i].state == RUN)
+				resume(threads[i]);
+		bool released = false;
+		for (int w = 0; w < nwarps; w++) {
+			int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n, first = -1;
+			for (int i = lo; i < hi && first < 0; i++)
+				if (threads[i].state == WAIT_WARP)
+					first = i;
+			if (first < 0)
+				continue;
+			unsigned mask = threads[first].wmask;
+			if (!(mask >> (first - lo) & 1))
+				fail("block (%u,%u,%u) thread %d: warp collective whose mask 0x%08x leaves out the "
+				     "calling lane", block_idx.x, block_idx.y, block_idx.z, first, mask);
+			for (int i = lo; i < hi; i++) {
+				if (!(mask >> (i - lo) & 1))
+					continue;
+				if (threads[i].state != WAIT_WARP)
+					fail("block (%u,%u,%u) warp %d: lane %d waits at a warp collective (mask "
+					     "0x%08x) while lane %d is at %s", block_idx.x, block_idx.y, block_idx.z,
+					     w, first - lo, mask, i - lo, state_name(threads[i].state));
+				if (threads[i].wmask != mask)
+					fail("block (%u,%u,%u) warp %d: lanes %d and %d meet at warp collectives of "
+					     "different masks (0x%08x, 0x%08x)", block_idx.x, block_idx.y, block_idx.z,
+					     w, first - lo, i - lo, mask, threads[i].wmask);
+			}
+			uint64_t vals[32];
+			for (int l = 0; l < 32; l++)
+				vals[l] = lo + l < hi ? threads[lo + l].wval : 0;
+			for (int i = lo; i < hi; i++) {
+				if (!(mask >> (i - lo) & 1))
+					continue;
+				thread_state &t = threads[i];
+				for (int l = 0; l < 32; l++)
+					t.wall[l] = (mask >> l & 1) && lo + l < hi ? vals[l] : t.wval;
+				t.state = RUN;
+			}
+			released = true;
+		}
+		if (released)
+			continue;
+		int waiting = 0, done = 0;
+		for (int i = 0; i < n; i++) {
+			if (threads[i].state == WAIT_BLOCK)
+				waiting++;
+			else if (threads[i].state == DONE)
+				done++;
+		}
+		if (done == n)
+			return;
+		if (waiting + done != n)
+			fail("block (%u,%u,%u): threads stuck at different barriers", block_idx.x, block_idx.y,
+			     block_idx.z);
+		for (int i = 0; i < n; i++)
+			if (threads[i].state == WAIT_BLOCK)
+				threads[i].state = RUN;
+	}
+}
+
+}  // namespace
+
+void fail(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("CUDA emulator: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	abort();
+}
+
+const dim3 &thread_idx()
+{
+	if (!cur)
+		fail("threadIdx read outside a kernel");
+	return cur->tid;
+}
+
+unsigned lane_id() { return (unsigned)(cur->linear & 31); }
+
+void syncthreads()
+{
+	if (!cur)
+		fail("__syncthreads() outside a kernel");
+	cur->state = WAIT_BLOCK;
+	to_scheduler();
+}
+
+void warp_collective(unsigned mask, uint64_t v, uint64_t all[32])
+{
+	if (!cur)
+		fail("warp collective outside a kernel");
+	cur->wmask = mask;
+	cur->wval = v;
+	cur->wall = all;
+	cur->state = WAIT_WARP;
+	to_scheduler();
+}
+
+void syncwarp(unsigned mask)
+{
+	uint64_t all[32];
+	warp_collective(mask, 0, all);
+}
+
+void *dynamic_smem() { return smem_buf.data(); }
+
+void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body)
+{
+	std::lock_guard<std::mutex> g(launch_lock);
+	size_t n = (size_t)block.x * block.y * block.z;
+	if (cur)
+		fail("kernel launched from a kernel");
+	if (!n || n > kMaxThreads || block.z > 64 || !grid.x || !grid.y || !grid.z || grid.y > 65535 ||
+	    grid.z > 65535 || smem > kMaxSmem) {
+		last_err = cudaErrorInvalidConfiguration;
+		return;
+	}
+	smem_buf.assign(smem ? smem : 1, 0xff);  // uninitialised shared memory reads as NaN
+	grid_dim = grid;
+	block_dim = block;
+	body_fn = &body;
+	for (unsigned z = 0; z < grid.z; z++)
+		for (unsigned y = 0; y < grid.y; y++)
+			for (unsigned x = 0; x < grid.x; x++) {
+				block_idx = dim3(x, y, z);
+				run_block((int)n);
+			}
+	body_fn = nullptr;
+}
+
+}  // namespace presto_emu
+
+// ---- the runtime API ----
+
+namespace {
+size_t mem_limit = (size_t)1 << 30, mem_used;
+std::mutex mem_lock;
+struct alloc_hdr {
+	size_t n;
+	size_t pad[7];
+};
+}  // namespace
+
+extern "C" {
+
+void presto_emu_set_memory_limit(size_t bytes) { mem_limit = bytes; }
+
+cudaError_t cudaGetDeviceCount(int *n)
+{
+	*n = 1;
+	return cudaSuccess;
+}
+cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidDevice; }
+cudaError_t cudaGetDevice(int *d)
+{
+	*d = 0;
+	return cudaSuccess;
+}
+cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d)
+{
+	if (d != 0)
+		return cudaErrorInvalidDevice;
+	memset(p, 0, sizeof *p);
+	snprintf(p->name, sizeof p->name, "presto CUDA emulator");
+	p->totalGlobalMem = mem_limit;
+	p->sharedMemPerBlock = 48 << 10;
+	p->sharedMemPerBlockOptin = 227 << 10;
+	p->major = 9;
+	p->minor = 0;
+	p->multiProcessorCount = 132;
+	p->maxThreadsPerBlock = 1024;
+	return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t n)
+{
+	std::lock_guard<std::mutex> g(mem_lock);
+	*p = nullptr;
+	if (mem_limit && (n > mem_limit || mem_used > mem_limit - n))
+		return cudaErrorMemoryAllocation;
+	alloc_hdr *h = (alloc_hdr *)aligned_alloc(64, sizeof(alloc_hdr) + ((n + 63) & ~(size_t)63));
+	if (!h)
+		return cudaErrorMemoryAllocation;
+	h->n = n;
+	mem_used += n;
+	memset(h + 1, 0xff, n);  // fresh device memory reads as NaN, not zeros
+	*p = h + 1;
+	return cudaSuccess;
+}
+cudaError_t cudaFree(void *p)
+{
+	if (!p)
+		return cudaSuccess;
+	std::lock_guard<std::mutex> g(mem_lock);
+	alloc_hdr *h = (alloc_hdr *)p - 1;
+	mem_used -= h->n;
+	free(h);
+	return cudaSuccess;
+}
+cudaError_t cudaMallocHost(void **p, size_t n)
+{
+	*p = malloc(n ? n : 1);
+	return *p ? cudaSuccess : cudaErrorMemoryAllocation;
+}
+cudaError_t cudaFreeHost(void *p)
+{
+	free(p);
+	return cudaSuccess;
+}
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind k)
+{
+	if (n)
+		memmove(dst, src, n);
+	return cudaSuccess;
+}
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind k, cudaStream_t s)
+{
+	return cudaMemcpy(dst, src, n, k);
+}
+cudaError_t cudaMemset(void *p, int v, size_t n)
+{
+	memset(p, v, n);
+	return cudaSuccess;
+}
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) { return cudaMemset(p, v, n); }
+cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
+{
+	*total_b = mem_limit;
+	*free_b = mem_limit - mem_used;
+	return cudaSuccess;
+}
+cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaStreamCreate(cudaStream_t *s)
+{
+	*s = (cudaStream_t)malloc(1);
+	return cudaSuccess;
+}
+cudaError_t cudaStreamDestroy(cudaStream_t s)
+{
+	free(s);
+	return cudaSuccess;
+}
+cudaError_t cudaStreamSynchronize(cudaStream_t s) { return cudaSuccess; }
+cudaError_t cudaEventCreate(cudaEvent_t *e)
+{
+	*e = (cudaEvent_t)malloc(1);
+	return cudaSuccess;
+}
+cudaError_t cudaEventDestroy(cudaEvent_t e)
+{
+	free(e);
+	return cudaSuccess;
+}
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s) { return cudaSuccess; }
+cudaError_t cudaEventSynchronize(cudaEvent_t e) { return cudaSuccess; }
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t a, cudaEvent_t b)
+{
+	*ms = 0;
+	return cudaSuccess;
+}
+cudaError_t cudaGetLastError(void)
+{
+	cudaError_t e = presto_emu::last_err;
+	presto_emu::last_err = cudaSuccess;
+	return e;
+}
+cudaError_t cudaPeekAtLastError(void) { return presto_emu::last_err; }
+const char *cudaGetErrorName(cudaError_t e)
+{
+	switch (e) {
+	case cudaSuccess: return "cudaSuccess";
+	case cudaErrorInvalidValue: return "cudaErrorInvalidValue";
+	case cudaErrorMemoryAllocation: return "cudaErrorMemoryAllocation";
+	case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
+	case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
+	case cudaErrorNoDevice: return "cudaErrorNoDevice";
+	default: return "cudaErrorUnknown";
+	}
+}
+const char *cudaGetErrorString(cudaError_t e)
+{
+	switch (e) {
+	case cudaSuccess: return "no error";
+	case cudaErrorMemoryAllocation: return "out of memory";
+	case cudaErrorInvalidConfiguration: return "invalid configuration argument";
+	case cudaErrorInvalidDevice: return "invalid device ordinal";
+	case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+	default: return "unknown error";
+	}
+}
+cudaError_t cudaFuncSetAttribute(const void *f, int attr, int value)
+{
+	return value >= 0 && (size_t)value <= presto_emu::kMaxSmem ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+}  // extern "C"

@@ -1,0 +1,190 @@
+// test_emu.cc - the CUDA emulator itself (kernels/emu): thread indices,
+// shared memory and barriers, warp shuffles and votes, launch errors, memory
+// limits, and that a divergent collective stops the program with a message.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "launch.h"
+
+static int failures;
+#define EXPECT(cond, ...)                                                                                             \
+	do {                                                                                                          \
+		bool ok_ = (cond);                                                                                    \
+		printf("%s ", ok_ ? "ok  " : "FAIL");                                                                 \
+		printf(__VA_ARGS__);                                                                                  \
+		printf("\n");                                                                                         \
+		if (!ok_)                                                                                             \
+			failures++;                                                                                   \
+	} while (0)
+
+__global__ void index_kernel(int *out)
+{
+	int b = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+	int t = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+	int nt = blockDim.x * blockDim.y * blockDim.z;
+	out[b * nt + t] = b * 1000 + t;
+}
+
+// reverse n values through dynamic shared memory (needs the barrier)
+__global__ void reverse_kernel(float *y, const float *x, int n)
+{
+	PRESTO_DYNAMIC_SMEM(float, s);
+	for (int i = threadIdx.x; i < n; i += blockDim.x)
+		s[i] = x[i];
+	__syncthreads();
+	for (int i = threadIdx.x; i < n; i += blockDim.x)
+		y[i] = s[n - 1 - i];
+}
+
+__global__ void warp_kernel(float *sum, float *bcast, float *down, float *up, unsigned *ballot)
+{
+	int t = threadIdx.x;
+	float v = (float)t;
+	float s = v;
+	for (int o = 16; o > 0; o >>= 1)
+		s += __shfl_xor_sync(0xffffffffu, s, o);
+	sum[t] = s;
+	bcast[t] = __shfl_sync(0xffffffffu, v, 5);
+	down[t] = __shfl_down_sync(0xffffffffu, v, 1);
+	up[t] = __shfl_up_sync(0xffffffffu, v, 2);
+	ballot[t] = __ballot_sync(0xffffffffu, t % 3 == 0);
+}
+
+// a static __shared__ array written by one warp and read by another
+__global__ void static_smem_kernel(int *out)
+{
+	__shared__ int part[4];
+	int lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+	int s = lane;
+	for (int o = 16; o > 0; o >>= 1)
+		s += __shfl_xor_sync(0xffffffffu, s, o);
+	if (lane == 0)
+		part[w] = s + w;
+	__syncthreads();
+	out[blockIdx.x * blockDim.x + threadIdx.x] = part[(w + 1) & 3];
+}
+
+__global__ void divergent_kernel(float *x)
+{
+	if (threadIdx.x == 3) {
+		__syncthreads();
+	} else {
+		float v = __shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);
+		x[threadIdx.x] = v;
+	}
+}
+
+static bool child_aborts(void (*fn)())
+{
+	fflush(stdout);
+	pid_t p = fork();
+	if (p == 0) {
+		freopen("/dev/null", "w", stderr);
+		fn();
+		_exit(0);
+	}
+	int st = 0;
+	waitpid(p, &st, 0);
+	return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+static void run_divergent()
+{
+	float *x;
+	cudaMalloc((void **)&x, 32 * sizeof(float));
+	PRESTO_LAUNCH(1, 32, 0, nullptr, divergent_kernel)(x);
+}
+
+int main()
+{
+	// indices over a 3-D grid of 3-D blocks
+	{
+		dim3 g(3, 2, 2), b(4, 3, 2);
+		int nb = 12, nt = 24, *out;
+		cudaMalloc((void **)&out, sizeof(int) * nb * nt);
+		PRESTO_LAUNCH(g, b, 0, nullptr, index_kernel)(out);
+		int bad = 0;
+		for (int i = 0; i < nb * nt; i++)
+			bad += out[i] != (i / nt) * 1000 + i % nt;
+		EXPECT(cudaGetLastError() == cudaSuccess && !bad, "3-D grid and block indices (%d wrong)", bad);
+		cudaFree(out);
+	}
+	{
+		int n = 1000;
+		float *x, *y;
+		cudaMalloc((void **)&x, sizeof(float) * n);
+		cudaMalloc((void **)&y, sizeof(float) * n);
+		for (int i = 0; i < n; i++)
+			x[i] = (float)i;
+		PRESTO_LAUNCH(1, 96, sizeof(float) * n, nullptr, reverse_kernel)(y, x, n);
+		int bad = 0;
+		for (int i = 0; i < n; i++)
+			bad += y[i] != (float)(n - 1 - i);
+		EXPECT(!bad, "dynamic shared memory and __syncthreads (%d wrong)", bad);
+		cudaFree(x);
+		cudaFree(y);
+	}
+	{
+		float *m;
+		unsigned *ballot;
+		cudaMalloc((void **)&m, sizeof(float) * 4 * 32);
+		cudaMalloc((void **)&ballot, sizeof(unsigned) * 32);
+		PRESTO_LAUNCH(1, 32, 0, nullptr, warp_kernel)(m, m + 32, m + 64, m + 96, ballot);
+		int bad = 0;
+		unsigned want = 0;
+		for (int t = 0; t < 32; t += 3)
+			want |= 1u << t;
+		for (int t = 0; t < 32; t++) {
+			bad += m[t] != 496.0f;
+			bad += m[32 + t] != 5.0f;
+			bad += m[64 + t] != (float)(t < 31 ? t + 1 : t);
+			bad += m[96 + t] != (float)(t >= 2 ? t - 2 : t);
+			bad += ballot[t] != want;
+		}
+		EXPECT(!bad, "warp shuffles (xor, index, down, up) and ballot (%d wrong)", bad);
+		cudaFree(m);
+		cudaFree(ballot);
+	}
+	{
+		int *out;
+		cudaMalloc((void **)&out, sizeof(int) * 2 * 128);
+		PRESTO_LAUNCH(2, 128, 0, nullptr, static_smem_kernel)(out);
+		int bad = 0;
+		for (int i = 0; i < 256; i++) {
+			int w = (i % 128) >> 5;
+			bad += out[i] != 496 + ((w + 1) & 3);
+		}
+		EXPECT(!bad, "static __shared__ across warps and blocks (%d wrong)", bad);
+		cudaFree(out);
+	}
+	{
+		int *out;
+		cudaMalloc((void **)&out, 4);
+		PRESTO_LAUNCH(1, 2048, 0, nullptr, index_kernel)(out);
+		cudaError_t e1 = cudaGetLastError(), e2 = cudaGetLastError();
+		EXPECT(e1 == cudaErrorInvalidConfiguration && e2 == cudaSuccess,
+		       "2048 threads a block: %s, then cleared", cudaGetErrorName(e1));
+		PRESTO_LAUNCH(1, 32, 1 << 20, nullptr, index_kernel)(out);
+		e1 = cudaGetLastError();
+		EXPECT(e1 == cudaErrorInvalidConfiguration, "1 MiB of shared memory: %s", cudaGetErrorName(e1));
+		cudaFree(out);
+	}
+	{
+		presto_emu_set_memory_limit(1 << 20);
+		void *a = nullptr, *b = nullptr;
+		cudaError_t e1 = cudaMalloc(&a, 600 << 10), e2 = cudaMalloc(&b, 600 << 10);
+		size_t fr = 0, tot = 0;
+		cudaMemGetInfo(&fr, &tot);
+		EXPECT(e1 == cudaSuccess && e2 == cudaErrorMemoryAllocation && !b && tot == 1 << 20 &&
+			       fr == (1 << 20) - (600 << 10),
+		       "memory limit: the second 600 KiB of 1 MiB is refused (%s)", cudaGetErrorName(e2));
+		cudaFree(a);
+		presto_emu_set_memory_limit((size_t)1 << 30);
+	}
+	EXPECT(child_aborts(run_divergent), "a warp shuffle beside a __syncthreads() in the same warp stops the program");
+	printf("%s: %d failures\n", failures ? "FAILED" : "passed", failures);
+	return failures != 0;
+}
