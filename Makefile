@@ -50,7 +50,7 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 # Hopper (H100/H200) and Ampere code, and PTX for newer GPUs
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	     -gencode arch=compute_90,code=compute_90
-GPU_TESTS := $(BUILD)/tests/gpu/test_kernels
+GPU_TESTS := $(BUILD)/tests/gpu/test_kernels $(BUILD)/tests/gpu/test_dit
 endif
 
 .SECONDARY:
@@ -136,29 +136,30 @@ $(BUILD)/tests/libfakecuda.so: tests/fakecuda/libfakecuda.c
 # ---- CUDA (kernels/, tests/gpu/) ----
 $(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h
 	@mkdir -p $(dir $@)
-	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Ikernels -Ilib -c $< -o $@
+	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Ikernels -Ilib -Iformats $(PKG_CFLAGS) -c $< -o $@
 
 # cudart linked statically: the test needs only the driver where it runs
-$(BUILD)/tests/gpu/test_kernels: tests/gpu/test_kernels.c $(CU_OBJ) $(LIB_A)
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(CU_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ikernels -I$(CUDA_HOME)/include $(ALL_CFLAGS) $< $(CU_OBJ) $(LIB_A) \
-		-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -lcudart_static -lrt $(LDLIBS) -o $@
+		-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt \
+		$(LDLIBS) -o $@
 
 # ---- the same kernels on the CPU emulator (kernels/emu): no GPU, no nvcc ----
 EMU_SRC   := $(wildcard kernels/*.cu)
-EMU_OBJ   := $(patsubst kernels/%.cu,$(BUILD)/obj/emu/%.o,$(EMU_SRC)) $(BUILD)/obj/emu/emu.o
+EMU_OBJ   := $(patsubst kernels/%.cu,$(BUILD)/obj/emu/%.o,$(EMU_SRC)) $(BUILD)/obj/emu/emu.o $(BUILD)/obj/emu/cublas.o
 EMU_FLAGS := -DPRESTO_CUDA_EMU -Ikernels/emu -Ikernels -Ilib
-EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_emu
+EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_dit $(BUILD)/tests/emu/test_emu
 
 $(BUILD)/obj/emu/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h $(wildcard kernels/emu/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CXXFLAGS) -x c++ -c $< -o $@
 
-$(BUILD)/obj/emu/emu.o: kernels/emu/emu.cc $(wildcard kernels/emu/*.h) Makefile
+$(BUILD)/obj/emu/%.o: kernels/emu/%.cc $(wildcard kernels/emu/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_FLAGS) $(ALL_CXXFLAGS) -c $< -o $@
 
-$(BUILD)/tests/emu/test_kernels: tests/gpu/test_kernels.c $(EMU_OBJ) $(LIB_A)
+$(BUILD)/tests/emu/%: tests/gpu/%.c $(EMU_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CFLAGS) $< $(EMU_OBJ) $(LIB_A) $(LDLIBS) -o $@
 

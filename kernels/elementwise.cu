@@ -70,6 +70,32 @@ __global__ void snake_kernel(float *y, const float *x, const float *alpha, const
 	}
 }
 
+__global__ void silu_kernel(float *y, const float *x, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		float v = x[i];
+		y[i] = v / (1.0f + expf(-v));
+	}
+}
+
+__global__ void add_kernel(float *y, const float *x, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+		y[i] += x[i];
+}
+
+__global__ void fourier_kernel(float *y, const float *t, const float *w, int N, int F)
+{
+	const float two_pi = 6.283185307179586f;
+	size_t n = (size_t)N * F;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		size_t r = i / F, f = i % F;
+		float a = two_pi * t[r] * w[f];
+		y[r * 2 * F + f] = cosf(a);
+		y[r * 2 * F + F + f] = sinf(a);
+	}
+}
+
 }  // namespace
 
 extern "C" int presto_cuda_layernorm_forward(float *y, const float *x, const float *gamma, const float *beta, int N,
@@ -95,5 +121,30 @@ extern "C" int presto_cuda_snake_beta_forward(float *y, const float *x, const fl
 	if (C <= 0 || T <= 0)
 		return 0;
 	PRESTO_LAUNCH(grid_for((size_t)C * T), kThreads, 0, stream, snake_kernel)(y, x, alpha, beta, C, T);
+	return presto_k::last_error();
+}
+
+extern "C" int presto_cuda_silu_forward(float *y, const float *x, size_t n, void *stream)
+{
+	if (!n)
+		return 0;
+	PRESTO_LAUNCH(grid_for(n), kThreads, 0, stream, silu_kernel)(y, x, n);
+	return presto_k::last_error();
+}
+
+extern "C" int presto_cuda_add_inplace(float *y, const float *x, size_t n, void *stream)
+{
+	if (!n)
+		return 0;
+	PRESTO_LAUNCH(grid_for(n), kThreads, 0, stream, add_kernel)(y, x, n);
+	return presto_k::last_error();
+}
+
+extern "C" int presto_cuda_fourier_features_forward(float *y, const float *t, const float *w, int N, int F,
+						    void *stream)
+{
+	if (N <= 0 || F <= 0)
+		return 0;
+	PRESTO_LAUNCH(grid_for((size_t)N * F), kThreads, 0, stream, fourier_kernel)(y, t, w, N, F);
 	return presto_k::last_error();
 }

@@ -4,6 +4,7 @@
 #ifndef PRESTO_KERNELS_LAUNCH_H
 #define PRESTO_KERNELS_LAUNCH_H
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #ifndef PRESTO_CUDA_EMU
@@ -26,6 +27,27 @@ inline unsigned grid_for(size_t n, int threads = kThreads)
 }
 
 inline int last_error() { return (int)cudaGetLastError(); }
+
+/* element loads and stores in fp32 arithmetic, for fp32 or bf16 storage */
+__device__ __forceinline__ float to_f(float v) { return v; }
+__device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <class T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
+
+/* sum and max over the 32 lanes of a warp (every lane gets it) */
+__device__ __forceinline__ float warp_sum(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+__device__ __forceinline__ float warp_max(float v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+	return v;
+}
 
 }  // namespace presto_k
 

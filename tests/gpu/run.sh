@@ -1,17 +1,21 @@
 #!/bin/sh
-# run.sh - `make test-gpu`: the CUDA kernels against the CPU reference.
-# Skips (exit 0) where nvcc was not found or no CUDA device can be used, so
-# it never fails a machine without a GPU.
+# run.sh - `make test-gpu`: the CUDA kernels and the DiT against the CPU
+# reference. Skips (exit 0) where nvcc was not found or no CUDA device can be
+# used, so it never fails a machine without a GPU.
 : "${BUILD:=build}"
-t=$BUILD/tests/gpu/test_kernels
-if [ ! -x "$t" ]; then
+set -- "$BUILD"/tests/gpu/test_kernels "$BUILD"/tests/gpu/test_dit
+if [ ! -x "$1" ]; then
 	echo "test-gpu: SKIP (no nvcc: the CUDA kernels were not built)"
 	exit 0
 fi
-"$t"
-rc=$?
-if [ "$rc" = 77 ]; then
-	echo "test-gpu: SKIP (no CUDA device)"
-	exit 0
-fi
-exit "$rc"
+failed=0
+for t in "$@"; do
+	"$t"
+	rc=$?
+	if [ "$rc" = 77 ]; then
+		echo "test-gpu: SKIP (no CUDA device)"
+		exit 0
+	fi
+	[ "$rc" = 0 ] || failed=1
+done
+exit $failed

@@ -5,10 +5,12 @@
  * used; `make test-gpu` runs it (tests/gpu/run.sh). */
 #include <cuda_runtime_api.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "dit_internal.h"
 #include "kernels.h"
 #include "ops.h"
 
@@ -96,6 +98,198 @@ static void test_snake(int C, int T)
 	free(x), free(a), free(b), free(y);
 }
 
+/* ---- bf16 on the host (round to nearest even), for the typed kernels ---- */
+
+static uint16_t bf16_of(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	u += 0x7fffu + ((u >> 16) & 1);
+	return (uint16_t)(u >> 16);
+}
+
+static float float_of(uint16_t h)
+{
+	uint32_t u = (uint32_t)h << 16;
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+/* round x[n] to bf16 values in place (the reference then sees the device's inputs) */
+static void round_bf16(float *x, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		x[i] = float_of(bf16_of(x[i]));
+}
+
+static void *dev_bf16(const float *h, size_t n)
+{
+	uint16_t *t = malloc(sizeof(uint16_t) * (n ? n : 1));
+	for (size_t i = 0; h && i < n; i++)
+		t[i] = bf16_of(h[i]);
+	void *d = NULL;
+	if (cudaMalloc(&d, sizeof(uint16_t) * (n ? n : 1)) == cudaSuccess && h)
+		cudaMemcpy(d, t, sizeof(uint16_t) * n, cudaMemcpyHostToDevice);
+	free(t);
+	return d;
+}
+
+/* a device bf16 array as floats on a device fp32 array (for compare) */
+static float *widen(const void *d, size_t n)
+{
+	uint16_t *t = malloc(sizeof(uint16_t) * (n ? n : 1));
+	float *f = malloc(sizeof(float) * (n ? n : 1));
+	cudaMemcpy(t, d, sizeof(uint16_t) * n, cudaMemcpyDeviceToHost);
+	for (size_t i = 0; i < n; i++)
+		f[i] = float_of(t[i]);
+	float *r = dev(f, n);
+	free(t), free(f);
+	return r;
+}
+
+static void test_linear(int N, int In, int O, int with_bias)
+{
+	float *x = vec((size_t)N * In, 1.0f), *w = vec((size_t)O * In, 0.2f), *b = vec(O, 1.0f);
+	float *y = malloc(sizeof(float) * ((size_t)N * O + 1));
+	presto_linear_forward(y, x, w, with_bias ? b : NULL, N, In, O);
+	float *dx = dev(x, (size_t)N * In), *dw = dev(w, (size_t)O * In), *db = dev(b, O), *dy = dev(NULL, (size_t)N * O);
+	int rc = presto_cuda_linear_forward(dy, dx, dw, with_bias ? db : NULL, N, In, O, NULL);
+	char what[96];
+	snprintf(what, sizeof what, "linear [%d, %d] -> %d%s", N, In, O, with_bias ? " + bias" : "");
+	CHECK(rc == 0, "%s: launch (%d)", what, rc);
+	compare(what, dy, y, (size_t)N * O, 1e-5);
+	cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy);
+	free(x), free(w), free(b), free(y);
+}
+
+/* bf16 inputs: fp32 output accumulating onto y (beta 1, the residual add)
+ * plus a bias, and a bf16 output */
+static void test_gemm_bf16(int N, int In, int O)
+{
+	size_t nx = (size_t)N * In, nw = (size_t)O * In, ny = (size_t)N * O;
+	float *x = vec(nx, 1.0f), *w = vec(nw, 0.2f), *b = vec(O, 1.0f), *y0 = vec(ny, 1.0f);
+	float *y = malloc(sizeof(float) * ny), *p = malloc(sizeof(float) * ny);
+	round_bf16(x, nx);
+	round_bf16(w, nw);
+	presto_linear_forward(p, x, w, NULL, N, In, O);
+	for (size_t i = 0; i < ny; i++)
+		y[i] = y0[i] + p[i] + b[i % O];
+	void *dx = dev_bf16(x, nx), *dw = dev_bf16(w, nw);
+	float *db = dev(b, O), *dy = dev(y0, ny);
+	int rc = presto_cuda_gemm(dy, PRESTO_CUDA_F32, dx, PRESTO_CUDA_BF16, dw, PRESTO_CUDA_BF16, db, N, In, O, 1.0f, 0,
+				  NULL);
+	char what[96];
+	snprintf(what, sizeof what, "gemm bf16 [%d, %d] -> %d, fp32 y += .. + b", N, In, O);
+	CHECK(rc == 0, "%s: launch (%d)", what, rc);
+	compare(what, dy, y, ny, 1e-5);
+	void *dyb = dev_bf16(NULL, ny);
+	rc = presto_cuda_gemm(dyb, PRESTO_CUDA_BF16, dx, PRESTO_CUDA_BF16, dw, PRESTO_CUDA_BF16, NULL, N, In, O, 0.0f, 0,
+			      NULL);
+	float *wide = widen(dyb, ny);
+	snprintf(what, sizeof what, "gemm bf16 [%d, %d] -> %d, bf16 y", N, In, O);
+	CHECK(rc == 0, "%s: launch (%d)", what, rc);
+	compare(what, wide, p, ny, 8e-3);
+	cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dy), cudaFree(dyb), cudaFree(wide);
+	free(x), free(w), free(b), free(y0), free(y), free(p);
+}
+
+/* q, k, v inside packed rows (strides qs, ks, vs), optional bias and key
+ * mask (item 1's keys all masked when mask == 2) */
+static void test_attention(int B, int Tq, int Tk, int H, int KVH, int Dh, int with_bias, int mask, int bf16)
+{
+	int qs = H * Dh + 3, ks = 2 * KVH * Dh + 1, vs = ks;
+	size_t nq = (size_t)B * Tq * qs, nk = (size_t)B * Tk * ks, no = (size_t)B * Tq * H * Dh;
+	float *q = vec(nq, 1.0f), *kv = vec(nk, 1.0f), *bias = vec((size_t)H * Tq * Tk, 1.0f);
+	float *km = vec((size_t)B * Tk, 1.0f), *o = malloc(sizeof(float) * no);
+	for (int i = 0; i < B * Tk; i++)
+		km[i] = (i % 3 != 1) || (mask == 2 && i / Tk == 1) ? (mask == 2 && i / Tk == 1 ? 0.0f : 1.0f) : 0.0f;
+	if (bf16) {
+		round_bf16(q, nq);
+		round_bf16(kv, nk);
+	}
+	float scale = 1.0f / sqrtf((float)Dh);
+	const float *k = kv, *v = kv + KVH * Dh;
+	presto_attention_forward(o, q, k, v, B, Tq, Tk, H, KVH, Dh, qs, ks, vs, scale, with_bias ? bias : NULL,
+				 mask ? km : NULL);
+	float *dbias = dev(bias, (size_t)H * Tq * Tk), *dkm = dev(km, (size_t)B * Tk);
+	char what[128];
+	snprintf(what, sizeof what, "attention%s B%d Tq%d Tk%d H%d/%d Dh%d%s%s", bf16 ? " bf16" : "", B, Tq, Tk, H, KVH,
+		 Dh, with_bias ? " bias" : "", mask == 2 ? " mask (one item all masked)" : mask ? " mask" : "");
+	int rc;
+	float *res;
+	void *dq, *dkv, *dout;
+	if (bf16) {
+		dq = dev_bf16(q, nq), dkv = dev_bf16(kv, nk), dout = dev_bf16(NULL, no);
+		rc = presto_cuda_attention_forward_bf16(dout, dq, dkv, (uint16_t *)dkv + KVH * Dh, B, Tq, Tk, H, KVH,
+							Dh, qs, ks, vs, scale, with_bias ? dbias : NULL,
+							mask ? dkm : NULL, NULL);
+		res = widen(dout, no);
+	} else {
+		dq = dev(q, nq), dkv = dev(kv, nk), dout = dev(NULL, no);
+		rc = presto_cuda_attention_forward(dout, dq, dkv, (float *)dkv + KVH * Dh, B, Tq, Tk, H, KVH, Dh, qs,
+						   ks, vs, scale, with_bias ? dbias : NULL, mask ? dkm : NULL, NULL);
+		res = NULL;
+	}
+	CHECK(rc == 0, "%s: launch (%d)", what, rc);
+	compare(what, res ? res : dout, o, no, bf16 ? 8e-3 : 2e-6);
+	cudaFree(dq), cudaFree(dkv), cudaFree(dout), cudaFree(dbias), cudaFree(dkm), cudaFree(res);
+	free(q), free(kv), free(bias), free(km), free(o);
+}
+
+static void test_rope_qknorm(int N, int H, int Dh, int rot, int kind, int bf16)
+{
+	int stride = 3 * H * Dh;
+	size_t n = (size_t)N * stride;
+	float *x = vec(n, 2.0f), *w = vec(Dh, 1.0f), *b = vec(Dh, 0.5f), *inv = malloc(sizeof(float) * (rot / 2 + 1));
+	for (int j = 0; j < rot / 2; j++)
+		inv[j] = powf(10000.0f, -2.0f * j / rot);
+	if (bf16)
+		round_bf16(x, n);
+	float *ref = malloc(sizeof(float) * n);
+	memcpy(ref, x, sizeof(float) * n);
+	qk_ln ln = {w, b};
+	if (kind)
+		presto_dit_qk_normalize(ref, N, stride, H, Dh, kind, &ln);
+	presto_rope_forward(ref, N, H, Dh, stride, rot, inv, 0);
+	float *dw = dev(w, Dh), *db = dev(b, Dh), *dinv = dev(inv, rot / 2 + 1);
+	presto_cuda_dtype dt = bf16 ? PRESTO_CUDA_BF16 : PRESTO_CUDA_F32;
+	void *dx = bf16 ? dev_bf16(x, n) : (void *)dev(x, n);
+	int rc = presto_cuda_qk_norm(dx, dt, N, stride, H, Dh, kind, dw, db, NULL);
+	if (!rc)
+		rc = presto_cuda_rope_forward(dx, dt, N, H, Dh, stride, rot, dinv, 0, NULL);
+	char what[128];
+	snprintf(what, sizeof what, "qk-norm %s + rope%s [%d, %d x %d] rot %d", kind == 1 ? "ln" : kind == 2 ? "l2" : "none",
+		 bf16 ? " bf16" : "", N, H, Dh, rot);
+	CHECK(rc == 0, "%s: launch (%d)", what, rc);
+	float *res = bf16 ? widen(dx, n) : NULL;
+	compare(what, res ? res : dx, ref, n, bf16 ? 8e-3 : 2e-6);
+	cudaFree(dx), cudaFree(dw), cudaFree(db), cudaFree(dinv), cudaFree(res);
+	free(x), free(w), free(b), free(inv), free(ref);
+}
+
+static void test_small_ops(void)
+{
+	size_t n = 1001;
+	int N = 3, F = 128;
+	float *x = vec(n, 3.0f), *y0 = vec(n, 1.0f), *t = vec(N, 1.0f), *w = vec(F, 4.0f);
+	float *s = malloc(sizeof(float) * n), *a = malloc(sizeof(float) * n), *ff = malloc(sizeof(float) * 2 * N * F);
+	presto_silu_forward(s, x, n);
+	memcpy(a, y0, sizeof(float) * n);
+	presto_add_inplace(a, x, n);
+	presto_fourier_features_forward(ff, t, w, N, F);
+	float *dx = dev(x, n), *ds = dev(NULL, n), *da = dev(y0, n), *dt = dev(t, N), *dw = dev(w, F);
+	float *dff = dev(NULL, 2 * (size_t)N * F);
+	int rc = presto_cuda_silu_forward(ds, dx, n, NULL) | presto_cuda_add_inplace(da, dx, n, NULL) |
+		 presto_cuda_fourier_features_forward(dff, dt, dw, N, F, NULL);
+	CHECK(rc == 0, "silu, add, fourier features: launch (%d)", rc);
+	compare("silu [1001]", ds, s, n, 1e-6);
+	compare("add [1001]", da, a, n, 1e-7);
+	compare("fourier features [3, 2 x 128]", dff, ff, 2 * (size_t)N * F, 2e-6);
+	cudaFree(dx), cudaFree(ds), cudaFree(da), cudaFree(dt), cudaFree(dw), cudaFree(dff);
+	free(x), free(y0), free(t), free(w), free(s), free(a), free(ff);
+}
+
 int main(void)
 {
 	int count = 0;
@@ -114,5 +308,23 @@ int main(void)
 	test_snake(1, 1);
 	test_snake(16, 65536);
 	test_snake(128, 257);
+	test_small_ops();
+	test_linear(1, 1, 1, 1);
+	test_linear(17, 64, 192, 1);
+	test_linear(300, 256, 64, 0);
+	test_linear(5, 0, 7, 1);
+	test_gemm_bf16(17, 64, 96);
+	test_gemm_bf16(1, 33, 5);
+	test_attention(2, 37, 37, 4, 4, 32, 0, 0, 0);
+	test_attention(2, 21, 5, 8, 2, 64, 0, 2, 0);
+	test_attention(1, 19, 19, 4, 4, 16, 1, 1, 0);
+	test_attention(1, 9, 70, 2, 1, 80, 0, 0, 0);
+	test_attention(1, 3, 33, 1, 1, 256, 0, 0, 0);
+	test_attention(2, 37, 37, 4, 4, 32, 0, 0, 1);
+	test_attention(2, 21, 5, 8, 2, 64, 1, 1, 1);
+	test_rope_qknorm(13, 4, 32, 32, 0, 0);
+	test_rope_qknorm(13, 4, 64, 32, 1, 0);
+	test_rope_qknorm(5, 3, 48, 24, 2, 0);
+	test_rope_qknorm(13, 4, 64, 32, 1, 1);
 	return check_status();
 }

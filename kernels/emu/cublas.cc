@@ -1,0 +1,95 @@
+// cublas.cc - the emulator's cuBLAS (kernels/emu/cublas_v2.h): column-major
+// C = alpha op(A) op(B) + beta C, any mix of fp32 and bf16, fp32 sums.
+#include <stdlib.h>
+
+#include "cublas_v2.h"
+#include "cuda_bf16.h"
+
+struct presto_emu_cublas {
+	cudaStream_t stream;
+};
+
+namespace {
+
+float load(const void *p, cudaDataType t, long long i)
+{
+	if (t == CUDA_R_16BF)
+		return __bfloat162float(((const __nv_bfloat16 *)p)[i]);
+	return ((const float *)p)[i];
+}
+
+void store(void *p, cudaDataType t, long long i, float v)
+{
+	if (t == CUDA_R_16BF)
+		((__nv_bfloat16 *)p)[i] = __float2bfloat16(v);
+	else
+		((float *)p)[i] = v;
+}
+
+bool type_ok(cudaDataType t) { return t == CUDA_R_32F || t == CUDA_R_16BF; }
+
+}  // namespace
+
+extern "C" {
+
+cublasStatus_t cublasCreate(cublasHandle_t *h)
+{
+	*h = (cublasHandle_t)calloc(1, sizeof(presto_emu_cublas));
+	return *h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_ALLOC_FAILED;
+}
+
+cublasStatus_t cublasDestroy(cublasHandle_t h)
+{
+	free(h);
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
+{
+	if (!h)
+		return CUBLAS_STATUS_NOT_INITIALIZED;
+	h->stream = s;
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
+					  int k, const void *alpha, const void *A, cudaDataType at, int lda,
+					  long long sa, const void *B, cudaDataType bt, int ldb, long long sb,
+					  const void *beta, void *C, cudaDataType ct, int ldc, long long sc, int batch,
+					  cublasComputeType_t ctype, cublasGemmAlgo_t algo)
+{
+	if (!h)
+		return CUBLAS_STATUS_NOT_INITIALIZED;
+	if (m < 0 || n < 0 || k < 0 || batch < 0 || !type_ok(at) || !type_ok(bt) || !type_ok(ct))
+		return CUBLAS_STATUS_INVALID_VALUE;
+	// leading dimensions as cuBLAS checks them
+	if (lda < (ta == CUBLAS_OP_N ? (m > 1 ? m : 1) : (k > 1 ? k : 1)) ||
+	    ldb < (tb == CUBLAS_OP_N ? (k > 1 ? k : 1) : (n > 1 ? n : 1)) || ldc < (m > 1 ? m : 1))
+		return CUBLAS_STATUS_INVALID_VALUE;
+	float al = *(const float *)alpha, be = *(const float *)beta;
+	for (int b = 0; b < batch; b++)
+		for (int j = 0; j < n; j++)
+			for (int i = 0; i < m; i++) {
+				float s = 0;
+				for (int l = 0; l < k; l++) {
+					long long ia = ta == CUBLAS_OP_N ? i + (long long)l * lda : l + (long long)i * lda;
+					long long ib = tb == CUBLAS_OP_N ? l + (long long)j * ldb : j + (long long)l * ldb;
+					s += load(A, at, b * sa + ia) * load(B, bt, b * sb + ib);
+				}
+				long long ic = b * sc + i + (long long)j * ldc;
+				// beta == 0: C is not read (it may hold NaN), as cuBLAS
+				store(C, ct, ic, al * s + (be != 0 ? be * load(C, ct, ic) : 0.0f));
+			}
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+			    const void *alpha, const void *A, cudaDataType at, int lda, const void *B, cudaDataType bt,
+			    int ldb, const void *beta, void *C, cudaDataType ct, int ldc, cublasComputeType_t ctype,
+			    cublasGemmAlgo_t algo)
+{
+	return cublasGemmStridedBatchedEx(h, ta, tb, m, n, k, alpha, A, at, lda, 0, B, bt, ldb, 0, beta, C, ct, ldc, 0,
+					  1, ctype, algo);
+}
+
+}  // extern "C"
