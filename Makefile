@@ -51,12 +51,14 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	     -gencode arch=compute_90,code=compute_90
 GPU_TESTS := $(BUILD)/tests/gpu/test_kernels $(BUILD)/tests/gpu/test_dit
+# the backend library the tools dlopen when they use a GPU (lib/accel.c)
+CUDA_LIB  := $(BUILD)/lib/presto/libpresto-cuda.so
 endif
 
 .SECONDARY:
 
 .PHONY: emu all test unit conformance cli fuzz clean install check-man test-model setup test-gpu
-all: $(TOOLS) $(TEST_TOOLS)
+all: $(TOOLS) $(TEST_TOOLS) $(CUDA_LIB)
 
 $(BUILD)/obj/%.o: %.c Makefile
 	@mkdir -p $(dir $@)
@@ -122,6 +124,10 @@ install: all
 	install -m 644 man/man1/*.1 $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 644 man/man5/*.5 $(DESTDIR)$(PREFIX)/share/man/man5
 	install -m 644 man/man7/*.7 $(DESTDIR)$(PREFIX)/share/man/man7
+ifneq ($(CUDA_LIB),)
+	install -d $(DESTDIR)$(PREFIX)/lib/presto
+	install -m 755 $(CUDA_LIB) $(DESTDIR)$(PREFIX)/lib/presto
+endif
 
 clean:
 	rm -rf $(BUILD)
@@ -134,9 +140,14 @@ $(BUILD)/tests/libfakecuda.so: tests/fakecuda/libfakecuda.c
 	$(CC) $(ALL_CFLAGS) -shared -fPIC $< -o $@
 
 # ---- CUDA (kernels/, tests/gpu/) ----
-$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h
+$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h lib/cuda_backend.h lib/dit_internal.h lib/dit.h Makefile
 	@mkdir -p $(dir $@)
-	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Ikernels -Ilib -Iformats $(PKG_CFLAGS) -c $< -o $@
+	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC -Ikernels -Ilib -Iformats $(PKG_CFLAGS) -c $< -o $@
+
+# cudart static, cuBLAS from the toolkit
+$(CUDA_LIB): $(CU_OBJ)
+	@mkdir -p $(dir $@)
+	$(NVCC) -shared $(NVCC_ARCH) $^ -L$(CUDA_HOME)/lib64 -Xlinker -rpath,$(CUDA_HOME)/lib64 -lcublas -o $@
 
 # cudart linked statically: the test needs only the driver where it runs
 $(BUILD)/tests/gpu/%: tests/gpu/%.c $(CU_OBJ) $(LIB_A)
@@ -149,15 +160,21 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(CU_OBJ) $(LIB_A)
 EMU_SRC   := $(wildcard kernels/*.cu)
 EMU_OBJ   := $(patsubst kernels/%.cu,$(BUILD)/obj/emu/%.o,$(EMU_SRC)) $(BUILD)/obj/emu/emu.o $(BUILD)/obj/emu/cublas.o
 EMU_FLAGS := -DPRESTO_CUDA_EMU -Ikernels/emu -Ikernels -Ilib
-EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_dit $(BUILD)/tests/emu/test_emu
+EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_dit $(BUILD)/tests/emu/test_emu \
+	     $(BUILD)/tests/emu/libpresto-cuda.so
 
 $(BUILD)/obj/emu/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h $(wildcard kernels/emu/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CXX) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CXXFLAGS) -x c++ -c $< -o $@
+	$(CXX) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CXXFLAGS) -fPIC -x c++ -c $< -o $@
 
 $(BUILD)/obj/emu/%.o: kernels/emu/%.cc $(wildcard kernels/emu/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CXX) $(EMU_FLAGS) $(ALL_CXXFLAGS) -c $< -o $@
+	$(CXX) $(EMU_FLAGS) $(ALL_CXXFLAGS) -fPIC -c $< -o $@
+
+# the backend library on the emulator: the tools' GPU path tested without a GPU
+$(BUILD)/tests/emu/libpresto-cuda.so: $(EMU_OBJ)
+	@mkdir -p $(dir $@)
+	$(CXX) -shared $^ -o $@
 
 $(BUILD)/tests/emu/%: tests/gpu/%.c $(EMU_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "accel.h"
 #include "common.h"
 #include "generate.h"
 #include "ops.h"
@@ -16,7 +17,7 @@
 enum {
 	OPT_SAMPLER = 256, OPT_CFG, OPT_SCHEDULE, OPT_SIGMA_MIN, OPT_SIGMA_MAX, OPT_RHO, OPT_SIGMAS, OPT_ETA,
 	OPT_S_NOISE, OPT_BUDGET, OPT_NO_BUDGET, OPT_EMIT_STEPS, OPT_SECONDS, OPT_THREADS, OPT_PROGRESS, OPT_INIT,
-	OPT_INIT_SIGMA,
+	OPT_INIT_SIGMA, OPT_DEVICE, OPT_PRECISION,
 };
 
 static const presto_cli_option options[] = {
@@ -37,7 +38,9 @@ static const presto_cli_option options[] = {
 	{"no-budget", OPT_NO_BUDGET, NULL, "run every block at every noise level"},
 	{"seconds", OPT_SECONDS, "SECONDS", "clip length (default: each record's seconds_total)"},
 	{"emit-steps", OPT_EMIT_STEPS, NULL, "add every step's x and denoised latent to the records"},
-	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
+	{"device", OPT_DEVICE, "DEV", "auto, cpu, cuda or cuda:N (default: $PRESTO_DEVICE, else auto)"},
+	{"precision", OPT_PRECISION, "P", "on a GPU: auto, fp32 or bf16 (default auto: bf16 where supported)"},
+	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
 	{"progress", OPT_PROGRESS, NULL, "show progress on stderr even when it is not a terminal"},
 	{"init", OPT_INIT, "FILE", "variations: start from the latents of FILE (e.g. presto-ingest output)"},
 	{"init-sigma", OPT_INIT_SIGMA, "S", "with --init: noise the start latent to S and sample from there (default 1)"},
@@ -83,7 +86,7 @@ static void on_step(void *ctx, int i, double sigma, const float *x, const float 
 static int own_param(const char *name)
 {
 	static const char *const own[] = {"seed", "sampler", "steps", "sigmas", "cfg", "schedule",
-					  "eta", "s_noise", "budget", "model"};
+					  "eta", "s_noise", "budget", "model", "device"};
 	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
 		if (!strcmp(name, own[i]))
 			return 1;
@@ -188,7 +191,8 @@ int main(int argc, char **argv)
 {
 	presto_cli cli;
 	const char *arg, *model = NULL, *out = NULL, *sampler = NULL, *schedule = NULL, *sigmas_arg = NULL,
-			 *budget_arg = NULL, *init_arg = NULL;
+			 *budget_arg = NULL, *init_arg = NULL, *device_arg = getenv("PRESTO_DEVICE");
+	presto_precision precision = PRESTO_PRECISION_AUTO;
 	double init_sigma = -1;
 	long long steps = 0, seed = -1, threads = 0;
 	double cfg = -1, smin = -1, smax = -1, rho = -1, eta = 1, s_noise = 1, seconds = -1;
@@ -217,6 +221,11 @@ int main(int argc, char **argv)
 		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
 		case OPT_PROGRESS: progress = 1; break;
 		case OPT_INIT: init_arg = arg; break;
+		case OPT_DEVICE: device_arg = arg; break;
+		case OPT_PRECISION:
+			if (presto_precision_parse(arg, &precision))
+				return presto_cli_usage("--precision: %s", presto_error());
+			break;
 		case OPT_INIT_SIGMA: if (!presto_cli_double("--init-sigma", arg, 1e-6, 1e6, &init_sigma)) return 1; break;
 		}
 	}
@@ -224,6 +233,12 @@ int main(int argc, char **argv)
 		return presto_cli_usage("at most one input FILE");
 	if (init_sigma > 0 && !init_arg)
 		return presto_cli_usage("--init-sigma needs --init");
+	presto_device_req dreq = {.kind = PRESTO_DEVICE_AUTO};
+	if (device_arg && *device_arg && presto_device_parse(device_arg, &dreq))
+		return presto_cli_usage("--device: %s", presto_error());
+	dreq.precision = precision;
+	if (dreq.kind == PRESTO_DEVICE_CPU && precision == PRESTO_PRECISION_BF16)
+		return presto_cli_usage("--precision bf16 runs on a GPU only (the CPU computes in fp32)");
 	presto_sampler_kind kind = PRESTO_SAMPLER_EULER;
 	if (sampler && presto_sampler_parse(sampler, &kind))
 		return presto_cli_usage("--sampler: unknown sampler '%s'", sampler);
@@ -368,6 +383,13 @@ int main(int argc, char **argv)
 		st = presto_stream_read_header(r, NULL);
 	if (!st)
 		st = presto_model_load_dit(&mc, &wst, &dit);
+	presto_accel *accel = NULL;
+	char device_used[320], device_note[600];
+	if (!st)
+		st = presto_accel_attach(dit, &dreq, &accel, device_used, sizeof device_used, device_note,
+					 sizeof device_note);
+	if (!st && device_note[0])
+		presto_cli_msg("note: %s", device_note);
 	if (!st)
 		st = presto_output_open(&o, out, 1);
 	if (!st)
@@ -447,6 +469,7 @@ int main(int argc, char **argv)
 			}
 			p[np++] = g.budget ? presto_param_str("budget", budget_json) : presto_param_nil("budget");
 			p[np++] = presto_param_str("model", mc.id);
+			p[np++] = presto_param_str("device", device_used);
 			presto_tensor t[3];
 			const char *names[3] = {"latent", "steps.x", "steps.denoised"};
 			t[0] = presto_tensor_wrap(PRESTO_F32, 2, (int64_t[]){C, T}, latent);
@@ -477,6 +500,7 @@ int main(int argc, char **argv)
 	presto_stream_reader_close(r);
 	if (in)
 		presto_input_close(in);
+	presto_accel_free(accel);
 	presto_dit_free(dit);
 	presto_st_close(wst);
 	free(latent);

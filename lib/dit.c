@@ -815,11 +815,20 @@ presto_status presto_dit_forward(presto_dit *m, float *out, const float *x, cons
 	return PRESTO_OK;
 }
 
+void presto_dit_set_accel(presto_dit *m, presto_dit_accel_fn fn, void *ctx)
+{
+	m->accel = fn;
+	m->accel_ctx = fn ? ctx : NULL;
+}
+
 presto_status presto_dit_forward_cfg(presto_dit *m, float *out, const float *x, const float *t, const float *cross,
 				     const float *neg, int S, const float *global, int B, int T, float scale,
 				     float *cond_out, float *uncond_out, const presto_dit_opts *opts)
 {
 	const presto_dit_config *c = &m->c;
+	if (m->accel && !(opts && opts->hook))
+		return m->accel(m->accel_ctx, out, x, t, cross, neg, S, global, B, T, scale, cond_out, uncond_out,
+				opts ? opts->block_mask : NULL);
 	if (scale == 1.0f || !cross || S <= 0 || !c->cond_embed_dim) {
 		PRESTO_TRY(presto_dit_forward(m, out, x, t, cross, S, global, B, T, opts));
 		if (cond_out)

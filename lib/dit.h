@@ -122,6 +122,17 @@ presto_status presto_dit_forward_cfg(presto_dit *m, float *out, const float *x, 
 				     const float *neg, int S, const float *global, int B, int T, float scale,
 				     float *cond_out, float *uncond_out, const presto_dit_opts *opts);
 
+/* An accelerator (a GPU) for the inference forward: called by
+ * presto_dit_forward_cfg with its arguments (the block mask from opts) when
+ * set and no hook is asked for; it must compute what the CPU would, to the
+ * accelerator's rounding. */
+typedef presto_status (*presto_dit_accel_fn)(void *ctx, float *out, const float *x, const float *t,
+					     const float *cross, const float *neg, int S, const float *global, int B,
+					     int T, float scale, float *cond_out, float *uncond_out,
+					     const unsigned char *block_mask);
+/* fn NULL goes back to the CPU. The model keeps fn and ctx, not owning ctx. */
+void presto_dit_set_accel(presto_dit *m, presto_dit_accel_fn fn, void *ctx);
+
 /* ---- training ---- */
 
 /* A training context: the activations one training forward saves for its

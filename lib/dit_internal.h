@@ -39,6 +39,8 @@ struct presto_dit {
 	const float *inv_freq;                /* [rotary_dim / 2] */
 	float *inv_freq_owned;
 	dit_block *blocks;
+	presto_dit_accel_fn accel;            /* presto_dit_set_accel() */
+	void *accel_ctx;
 };
 
 /* y = x W^T + b over B items of `rows` token rows each, one GEMM per item. */

@@ -134,7 +134,52 @@ const char *state_name(int s)
 	return s == WAIT_BLOCK ? "__syncthreads()" : s == WAIT_WARP ? "a warp collective" : s == DONE ? "exit" : "running";
 }
 
-// run one block to completion
+// lanes of warp w that take part in the collective its first waiting lane
+// posted, released when all of them wait there; false when some still run
+bool release_warp(int w, int n)
+{
+	int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n, first = -1;
+	for (int i = lo; i < hi && first < 0; i++)
+		if (threads[i].state == WAIT_WARP)
+			first = i;
+	if (first < 0)
+		return false;
+	unsigned mask = threads[first].wmask;
+	if (!(mask >> (first - lo) & 1))
+		fail("block (%u,%u,%u) thread %d: warp collective whose mask 0x%08x leaves out the calling lane",
+		     block_idx.x, block_idx.y, block_idx.z, first, mask);
+	for (int i = lo; i < hi; i++) {
+		if (!(mask >> (i - lo) & 1))
+			continue;
+		int st = threads[i].state;
+		if (st == RUN)
+			return false;
+		if (st != WAIT_WARP)
+			fail("block (%u,%u,%u) warp %d: lane %d waits at a warp collective (mask 0x%08x) while lane %d "
+			     "is at %s", block_idx.x, block_idx.y, block_idx.z, w, first - lo, mask, i - lo,
+			     state_name(st));
+		if (threads[i].wmask != mask)
+			fail("block (%u,%u,%u) warp %d: lanes %d and %d meet at warp collectives of different masks "
+			     "(0x%08x, 0x%08x)", block_idx.x, block_idx.y, block_idx.z, w, first - lo, i - lo, mask,
+			     threads[i].wmask);
+	}
+	uint64_t vals[32];
+	for (int l = 0; l < 32; l++)
+		vals[l] = lo + l < hi ? threads[lo + l].wval : 0;
+	for (int i = lo; i < hi; i++) {
+		if (!(mask >> (i - lo) & 1))
+			continue;
+		thread_state &t = threads[i];
+		for (int l = 0; l < 32; l++)
+			t.wall[l] = (mask >> l & 1) && lo + l < hi ? vals[l] : t.wval;
+		t.state = RUN;
+	}
+	return true;
+}
+
+// run one block to completion: warp by warp, each warp's lanes until they
+// all wait at __syncthreads() or have exited (their warp collectives met on
+// the way), then release the barrier
 void run_block(int n)
 {
 	for (int i = 0; i < n; i++) {
@@ -146,48 +191,14 @@ void run_block(int n)
 	}
 	int nwarps = (n + 31) / 32;
 	for (;;) {
-		for (int i = 0; i < n; i++)
-			if (threads[i].state == RUN)
-				resume(threads[i]);
-		bool released = false;
 		for (int w = 0; w < nwarps; w++) {
-			int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n, first = -1;
-			for (int i = lo; i < hi && first < 0; i++)
-				if (threads[i].state == WAIT_WARP)
-					first = i;
-			if (first < 0)
-				continue;
-			unsigned mask = threads[first].wmask;
-			if (!(mask >> (first - lo) & 1))
-				fail("block (%u,%u,%u) thread %d: warp collective whose mask 0x%08x leaves out the "
-				     "calling lane", block_idx.x, block_idx.y, block_idx.z, first, mask);
-			for (int i = lo; i < hi; i++) {
-				if (!(mask >> (i - lo) & 1))
-					continue;
-				if (threads[i].state != WAIT_WARP)
-					fail("block (%u,%u,%u) warp %d: lane %d waits at a warp collective (mask "
-					     "0x%08x) while lane %d is at %s", block_idx.x, block_idx.y, block_idx.z,
-					     w, first - lo, mask, i - lo, state_name(threads[i].state));
-				if (threads[i].wmask != mask)
-					fail("block (%u,%u,%u) warp %d: lanes %d and %d meet at warp collectives of "
-					     "different masks (0x%08x, 0x%08x)", block_idx.x, block_idx.y, block_idx.z,
-					     w, first - lo, i - lo, mask, threads[i].wmask);
-			}
-			uint64_t vals[32];
-			for (int l = 0; l < 32; l++)
-				vals[l] = lo + l < hi ? threads[lo + l].wval : 0;
-			for (int i = lo; i < hi; i++) {
-				if (!(mask >> (i - lo) & 1))
-					continue;
-				thread_state &t = threads[i];
-				for (int l = 0; l < 32; l++)
-					t.wall[l] = (mask >> l & 1) && lo + l < hi ? vals[l] : t.wval;
-				t.state = RUN;
-			}
-			released = true;
+			int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
+			do {
+				for (int i = lo; i < hi; i++)
+					while (threads[i].state == RUN)
+						resume(threads[i]);
+			} while (release_warp(w, n));
 		}
-		if (released)
-			continue;
 		int waiting = 0, done = 0;
 		for (int i = 0; i < n; i++) {
 			if (threads[i].state == WAIT_BLOCK)
@@ -292,9 +303,27 @@ struct alloc_hdr {
 };
 }  // namespace
 
+
+// $PRESTO_EMU_MEMORY: the emulated device's memory in bytes (tests of the
+// out-of-memory paths)
+static void read_env()
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	const char *e = getenv("PRESTO_EMU_MEMORY");
+	if (e && *e)
+		mem_limit = strtoull(e, nullptr, 10);
+}
+
 extern "C" {
 
-void presto_emu_set_memory_limit(size_t bytes) { mem_limit = bytes; }
+void presto_emu_set_memory_limit(size_t bytes)
+{
+	read_env();
+	mem_limit = bytes;
+}
 
 cudaError_t cudaGetDeviceCount(int *n)
 {
@@ -311,6 +340,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d)
 {
 	if (d != 0)
 		return cudaErrorInvalidDevice;
+	read_env();
 	memset(p, 0, sizeof *p);
 	snprintf(p->name, sizeof p->name, "presto CUDA emulator");
 	p->totalGlobalMem = mem_limit;
@@ -326,6 +356,7 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *p, int d)
 cudaError_t cudaMalloc(void **p, size_t n)
 {
 	std::lock_guard<std::mutex> g(mem_lock);
+	read_env();
 	*p = nullptr;
 	if (mem_limit && (n > mem_limit || mem_used > mem_limit - n))
 		return cudaErrorMemoryAllocation;
@@ -376,6 +407,7 @@ cudaError_t cudaMemset(void *p, int v, size_t n)
 cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) { return cudaMemset(p, v, n); }
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
 {
+	read_env();
 	*total_b = mem_limit;
 	*free_b = mem_limit - mem_used;
 	return cudaSuccess;

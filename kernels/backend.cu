@@ -1,0 +1,181 @@
+// backend.cu - the table of lib/cuda_backend.h: what libpresto-cuda.so
+// offers the tools. Host buffers in, host buffers out; classifier-free
+// guidance as lib/dit.c does it (one forward on the doubled batch, then
+// uncond + (cond - uncond) * scale in fp32 on the host).
+#include <stdio.h>
+#include <string.h>
+
+#include <new>
+#include <vector>
+
+#include "cuda_backend.h"
+#include "dit_internal.h"
+#include "kernels.h"
+#include "launch.h"
+
+namespace {
+
+struct runner {
+	presto_dit_config c;
+	presto_cuda_dit *g = nullptr;
+	void *buf = nullptr;
+	size_t cap = 0;
+	std::vector<float> host;
+};
+
+size_t mem_peak;
+
+void note_memory()
+{
+	size_t fr = 0, tot = 0;
+	if (cudaMemGetInfo(&fr, &tot) == cudaSuccess && tot - fr > mem_peak)
+		mem_peak = tot - fr;
+}
+
+int b_init(int index, char *msg, size_t len)
+{
+	int n = 0;
+	cudaError_t e = cudaGetDeviceCount(&n);
+	if (e == cudaSuccess && (index < 0 || index >= n))
+		e = cudaErrorInvalidDevice;
+	if (e == cudaSuccess)
+		e = cudaSetDevice(index);
+	if (e == cudaSuccess)
+		e = cudaFree(nullptr);  // create the context now
+	cudaDeviceProp p;
+	if (e == cudaSuccess)
+		e = cudaGetDeviceProperties(&p, index);
+	if (e != cudaSuccess) {
+		snprintf(msg, len, "CUDA device %d: %s", index, cudaGetErrorString(e));
+		cudaGetLastError();
+		return (int)e;
+	}
+	snprintf(msg, len, "cuda:%d %s, %.1f GiB, sm_%d%d", index, p.name, p.totalGlobalMem / 1073741824.0, p.major,
+		 p.minor);
+	note_memory();
+	return 0;
+}
+
+int b_has_bf16()
+{
+	int d = 0;
+	cudaDeviceProp p;
+	return cudaGetDevice(&d) == cudaSuccess && cudaGetDeviceProperties(&p, d) == cudaSuccess && p.major >= 8;
+}
+
+const char *b_error_string(int rc) { return cudaGetErrorString((cudaError_t)rc); }
+
+int b_is_oom(int rc) { return rc == (int)cudaErrorMemoryAllocation; }
+
+int b_dit_new(const presto_dit *m, int bf16, void **out)
+{
+	*out = nullptr;
+	runner *r = new (std::nothrow) runner();
+	if (!r)
+		return (int)cudaErrorMemoryAllocation;
+	r->c = m->c;
+	int rc = presto_cuda_dit_new(m, bf16 ? PRESTO_CUDA_BF16 : PRESTO_CUDA_F32, &r->g);
+	note_memory();
+	if (rc) {
+		delete r;
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void b_dit_free(void *p)
+{
+	runner *r = (runner *)p;
+	if (!r)
+		return;
+	presto_cuda_dit_free(r->g);
+	cudaFree(r->buf);
+	delete r;
+}
+
+int b_forward_cfg(void *p, float *out, const float *x, const float *t, const float *cross, const float *neg, int S,
+		  const float *global, int B, int T, float scale, float *cond_out, float *uncond_out,
+		  const unsigned char *block_mask)
+{
+	runner *r = (runner *)p;
+	const presto_dit_config *c = &r->c;
+	if (B <= 0 || T <= 0 || S < 0 || B > (1 << 20))
+		return (int)cudaErrorInvalidValue;
+	if (!cross || !c->cond_embed_dim)
+		S = 0;
+	bool cfg = scale != 1.0f && S > 0;
+	int B2 = cfg ? 2 * B : B, C = c->io_channels, Cc = c->cond_token_dim, G = c->global_cond_dim;
+	size_t nx = (size_t)B * C * T, nc = (size_t)B * S * Cc, ng = global && G ? (size_t)B * G : 0;
+	size_t k = cfg ? 2 : 1, need = k * (2 * nx + B + nc + ng);
+	if (need > r->cap) {
+		cudaFree(r->buf);
+		r->buf = nullptr;
+		r->cap = 0;
+		cudaError_t e = cudaMalloc(&r->buf, sizeof(float) * need);
+		if (e != cudaSuccess) {
+			cudaGetLastError();
+			return (int)e;
+		}
+		r->cap = need;
+		note_memory();
+	}
+	float *x2 = (float *)r->buf, *o2 = x2 + k * nx, *t2 = o2 + k * nx, *c2 = t2 + k * B, *g2 = c2 + k * nc;
+	cudaError_t e = cudaSuccess;
+	for (size_t h = 0; h < k && e == cudaSuccess; h++) {
+		e = cudaMemcpy(x2 + h * nx, x, sizeof(float) * nx, cudaMemcpyHostToDevice);
+		if (e == cudaSuccess)
+			e = cudaMemcpy(t2 + h * B, t, sizeof(float) * B, cudaMemcpyHostToDevice);
+		if (e == cudaSuccess && ng)
+			e = cudaMemcpy(g2 + h * ng, global, sizeof(float) * ng, cudaMemcpyHostToDevice);
+		if (e == cudaSuccess && nc) {
+			const float *src = h ? neg : cross;
+			e = src ? cudaMemcpy(c2 + h * nc, src, sizeof(float) * nc, cudaMemcpyHostToDevice)
+				: cudaMemset(c2 + h * nc, 0, sizeof(float) * nc);
+		}
+	}
+	if (e != cudaSuccess)
+		return (int)e;
+	int rc = presto_cuda_dit_forward(r->g, o2, x2, t2, S ? c2 : nullptr, S, ng ? g2 : nullptr, B2, T, block_mask,
+					 nullptr);
+	note_memory();
+	if (rc)
+		return rc;
+	r->host.resize(k * nx);
+	if ((e = cudaMemcpy(r->host.data(), o2, sizeof(float) * k * nx, cudaMemcpyDeviceToHost)) != cudaSuccess)
+		return (int)e;
+	const float *co = r->host.data(), *uo = co + nx;
+	if (cfg) {
+		for (size_t i = 0; i < nx; i++)
+			out[i] = uo[i] + (co[i] - uo[i]) * scale;
+		if (uncond_out)
+			memcpy(uncond_out, uo, sizeof(float) * nx);
+	} else {
+		memcpy(out, co, sizeof(float) * nx);
+	}
+	if (cond_out)
+		memcpy(cond_out, co, sizeof(float) * nx);
+	return 0;
+}
+
+void b_memory(size_t *used, size_t *peak, size_t *total)
+{
+	size_t fr = 0, tot = 0;
+	cudaMemGetInfo(&fr, &tot);
+	*used = tot - fr;
+	*total = tot;
+	note_memory();
+	*peak = mem_peak;
+}
+
+const presto_cuda_backend table = {
+	PRESTO_CUDA_BACKEND_ABI, sizeof(presto_dit), sizeof(presto_dit_config), b_init, b_has_bf16, b_error_string,
+	b_is_oom, b_dit_new, b_dit_free, b_forward_cfg, b_memory,
+};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const presto_cuda_backend *presto_cuda_backend_get(void)
+{
+	return &table;
+}

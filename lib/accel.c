@@ -1,0 +1,195 @@
+/* accel.c - the device choice of accel.h: probe (lib/device.c), open the
+ * CUDA backend library with dlopen, check that it was built from these
+ * sources, upload the DiT and route its forwards there. */
+#include "accel.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cuda_backend.h"
+#include "device.h"
+#include "dit_internal.h"
+#include "error.h"
+
+struct presto_accel {
+	const presto_cuda_backend *be;
+	presto_dit *m;
+	void *g;
+	int index;
+};
+
+presto_status presto_device_parse(const char *s, presto_device_req *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!strcmp(s, "auto")) {
+		r->kind = PRESTO_DEVICE_AUTO;
+		return PRESTO_OK;
+	}
+	if (!strcmp(s, "cpu")) {
+		r->kind = PRESTO_DEVICE_CPU;
+		return PRESTO_OK;
+	}
+	if (!strncmp(s, "cuda", 4) && (!s[4] || s[4] == ':')) {
+		r->kind = PRESTO_DEVICE_CUDA;
+		if (!s[4])
+			return PRESTO_OK;
+		char *end;
+		long n = strtol(s + 5, &end, 10);
+		if (s[5] >= '0' && s[5] <= '9' && !*end && n >= 0 && n < PRESTO_MAX_GPUS) {
+			r->index = (int)n;
+			return PRESTO_OK;
+		}
+	}
+	return presto_error_set(PRESTO_EINVAL, "device '%s': expected auto, cpu, cuda or cuda:N (N < %d)", s,
+				PRESTO_MAX_GPUS);
+}
+
+presto_status presto_precision_parse(const char *s, presto_precision *p)
+{
+	if (!strcmp(s, "auto"))
+		*p = PRESTO_PRECISION_AUTO;
+	else if (!strcmp(s, "fp32"))
+		*p = PRESTO_PRECISION_FP32;
+	else if (!strcmp(s, "bf16"))
+		*p = PRESTO_PRECISION_BF16;
+	else
+		return presto_error_set(PRESTO_EINVAL, "precision '%s': expected auto, fp32 or bf16", s);
+	return PRESTO_OK;
+}
+
+/* $PRESTO_CUDA_BACKEND, else lib/presto/libpresto-cuda.so beside the
+ * tool's bin/ directory (the build tree and an installed prefix alike) */
+static void *open_backend(char *why, size_t len)
+{
+	char path[PATH_MAX + 64];
+	const char *env = getenv("PRESTO_CUDA_BACKEND");
+	if (env && *env) {
+		snprintf(path, sizeof path, "%s", env);
+	} else {
+		char exe[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		if (n <= 0) {
+			snprintf(why, len, "cannot locate the running program to find the CUDA backend library");
+			return NULL;
+		}
+		exe[n] = 0;
+		char *slash = strrchr(exe, '/');
+		if (slash)
+			*slash = 0;
+		snprintf(path, sizeof path, "%s/../lib/presto/libpresto-cuda.so", exe);
+	}
+	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		const char *e = dlerror();
+		snprintf(why, len, "the CUDA backend library could not be loaded (%s)%s", e ? e : path,
+			 env && *env ? "" : "; presto was built without nvcc?");
+	}
+	return h;
+}
+
+static presto_status accel_forward(void *ctx, float *out, const float *x, const float *t, const float *cross,
+				   const float *neg, int S, const float *global, int B, int T, float scale,
+				   float *cond_out, float *uncond_out, const unsigned char *block_mask)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->dit_forward_cfg(a->g, out, x, t, cross, neg, S, global, B, T, scale, cond_out, uncond_out,
+					block_mask);
+	if (!rc)
+		return PRESTO_OK;
+	if (a->be->is_oom(rc))
+		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory on cuda:%d running the DiT on %d x %d frames",
+					a->index, B, T);
+	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d: %s", a->index, a->be->error_string(rc));
+}
+
+/* an auto choice falls back to the CPU with a note; an explicit one fails */
+static presto_status decline(const presto_device_req *r, char *note, size_t note_len, const char *why)
+{
+	if (r->kind == PRESTO_DEVICE_AUTO) {
+		snprintf(note, note_len, "%s; using the CPU", why);
+		return PRESTO_OK;
+	}
+	return presto_error_set(PRESTO_EUNSUP, "cannot use --device cuda:%d: %s", r->index, why);
+}
+
+presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, presto_accel **out, char *used,
+				  size_t used_len, char *note, size_t note_len)
+{
+	*out = NULL;
+	snprintf(used, used_len, "cpu");
+	if (note_len)
+		note[0] = 0;
+	if (r->kind == PRESTO_DEVICE_CPU) {
+		if (r->precision == PRESTO_PRECISION_BF16)
+			return presto_error_set(PRESTO_EUNSUP, "bf16 runs on a GPU only (the CPU computes in fp32)");
+		return PRESTO_OK;
+	}
+	presto_gpu_list l;
+	presto_gpu_probe(&l);
+	char why[512];
+	if (!l.count) {
+		if (r->kind == PRESTO_DEVICE_AUTO)
+			return PRESTO_OK; /* the common case of a machine without a GPU: no note */
+		snprintf(why, sizeof why, "no CUDA device (%s)", l.reason);
+		return decline(r, note, note_len, why);
+	}
+	if (r->index >= l.count) {
+		snprintf(why, sizeof why, "there %s %d CUDA device%s", l.count == 1 ? "is" : "are", l.count,
+			 l.count == 1 ? "" : "s");
+		return decline(r, note, note_len, why);
+	}
+	void *h = open_backend(why, sizeof why);
+	if (!h)
+		return decline(r, note, note_len, why);
+	const presto_cuda_backend *(*get)(void);
+	*(void **)&get = dlsym(h, "presto_cuda_backend_get");
+	const presto_cuda_backend *be = get ? get() : NULL;
+	if (!be || be->abi != PRESTO_CUDA_BACKEND_ABI || be->dit_size != sizeof(presto_dit) ||
+	    be->config_size != sizeof(presto_dit_config))
+		return decline(r, note, note_len, "the CUDA backend library was built from other sources than this tool");
+	char info[256];
+	int rc = be->init(r->index, info, sizeof info);
+	if (rc)
+		return decline(r, note, note_len, info);
+	int bf16 = r->precision == PRESTO_PRECISION_BF16 || (r->precision == PRESTO_PRECISION_AUTO && be->has_bf16());
+	if (bf16 && !be->has_bf16())
+		return presto_error_set(PRESTO_EUNSUP, "bf16: the GPU (%s) has no bf16 tensor cores; use --precision fp32",
+					info);
+	presto_accel *a = presto_calloc(1, sizeof *a);
+	if (!a)
+		return PRESTO_ENOMEM;
+	a->be = be;
+	a->m = m;
+	a->index = r->index;
+	rc = be->dit_new(m, bf16, &a->g);
+	if (rc) {
+		free(a);
+		if (be->is_oom(rc))
+			return presto_error_set(PRESTO_ENOMEM, "out of GPU memory uploading the DiT to %s", info);
+		return presto_error_set(PRESTO_EIO, "uploading the DiT to %s: %s", info, be->error_string(rc));
+	}
+	presto_dit_set_accel(m, accel_forward, a);
+	snprintf(used, used_len, "%s, %s", info, bf16 ? "bf16" : "fp32");
+	*out = a;
+	return PRESTO_OK;
+}
+
+void presto_accel_free(presto_accel *a)
+{
+	if (!a)
+		return;
+	presto_dit_set_accel(a->m, NULL, NULL);
+	a->be->dit_free(a->g);
+	free(a);
+}
+
+void presto_accel_memory(const presto_accel *a, size_t *used, size_t *peak, size_t *total)
+{
+	*used = *peak = *total = 0;
+	if (a)
+		a->be->memory(used, peak, total);
+}

@@ -1,0 +1,48 @@
+/* cuda_backend.h - the interface between the tools and the CUDA backend
+ * library (libpresto-cuda.so, built from kernels/ by nvcc): the library
+ * exports one function, presto_cuda_backend_get(), returning this table. The
+ * tools open the library with dlopen only when a GPU is to be used
+ * (lib/accel.c), so that a CPU run never loads CUDA. Plain C, host memory
+ * on both sides; the table checks that both were built from the same
+ * sources (abi and the struct sizes). */
+#ifndef PRESTO_CUDA_BACKEND_H
+#define PRESTO_CUDA_BACKEND_H
+
+#include <stddef.h>
+
+#define PRESTO_CUDA_BACKEND_ABI 1
+
+struct presto_dit;
+
+typedef struct presto_cuda_backend {
+	int abi;                     /* PRESTO_CUDA_BACKEND_ABI */
+	size_t dit_size, config_size; /* sizeof(struct presto_dit), sizeof(presto_dit_config) */
+	/* Make device `index` current and check that it runs kernels. 0 or a
+	 * CUDA error code; msg gets the device's name and memory, or why not. */
+	int (*init)(int index, char *msg, size_t len);
+	/* whether the current device runs bf16 tensor-core GEMMs (sm_80+) */
+	int (*has_bf16)(void);
+	const char *(*error_string)(int rc);
+	int (*is_oom)(int rc);
+	/* A DiT on the device (weights uploaded; bf16: bf16 block weights and
+	 * activations, else fp32). 0 or a CUDA error code. */
+	int (*dit_new)(const struct presto_dit *m, int bf16, void **out);
+	void (*dit_free)(void *g);
+	/* presto_dit_forward_cfg's computation (lib/dit.h) on host buffers */
+	int (*dit_forward_cfg)(void *g, float *out, const float *x, const float *t, const float *cross,
+			       const float *neg, int S, const float *global, int B, int T, float scale,
+			       float *cond_out, float *uncond_out, const unsigned char *block_mask);
+	/* bytes of device memory in use by this process's allocations, and the
+	 * peak since the device was initialised */
+	void (*memory)(size_t *used, size_t *peak, size_t *total);
+} presto_cuda_backend;
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+const presto_cuda_backend *presto_cuda_backend_get(void);
+#ifdef __cplusplus
+}
+#endif
+
+#endif

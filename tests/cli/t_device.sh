@@ -1,0 +1,101 @@
+# t_device.sh - presto-sample --device and --precision: parsing, the CPU
+# path without a driver, a stand-in driver (tests/fakecuda) without the
+# backend library, and with the backend built on the CUDA emulator
+# (kernels/emu): the whole GPU path of the tool, checked against the CPU.
+
+fake=$TOOLS/libfakecuda.so
+emu=$TOOLS/emu/libpresto-cuda.so
+nodrv="env PRESTO_LIBCUDA=$PWD/no-such-libcuda.so"
+gpu="env PRESTO_LIBCUDA=$fake FAKECUDA=2 PRESTO_CUDA_BACKEND=$emu"
+S="--seconds 0.1 -n 3 -S 7"
+
+tcase "mkmodel and a conditioning stream"
+"$TOOLS/mkmodel" m > /dev/null 2>&1 || fail "mkmodel failed"
+PRESTO_MODEL=$PWD/m
+export PRESTO_MODEL
+expect_ok "$BIN/presto-encode" "a quiet test"
+cp "$OUT" cond.st
+
+tcase "--device and --precision reject bad values: exit 1"
+for d in bogus cuda:x cuda:16 cuda: gpu; do
+	expect_exit 1 "$BIN/presto-sample" --device "$d" cond.st
+	expect_err "--device: device '$d'"
+done
+expect_exit 1 "$BIN/presto-sample" --precision half cond.st
+expect_err "--precision: precision 'half'"
+expect_exit 1 env PRESTO_DEVICE=tpu "$BIN/presto-sample" cond.st
+expect_err "--device: device 'tpu'"
+expect_exit 1 "$BIN/presto-sample" --device cpu --precision bf16 cond.st
+expect_err "bf16 runs on a GPU only"
+
+tcase "no driver: auto and cpu run on the CPU, silently, with the same bytes"
+expect_ok $nodrv "$BIN/presto-sample" $S --device cpu cond.st
+cp "$OUT" cpu.st
+[ ! -s "$ERR" ] || fail "stderr not empty: $(cat "$ERR")"
+expect_ok $nodrv "$BIN/presto-sample" $S cond.st
+cmp -s "$OUT" cpu.st || fail "auto without a driver differs from --device cpu"
+[ ! -s "$ERR" ] || fail "stderr not empty: $(cat "$ERR")"
+expect_ok "$BIN/presto-info" cpu.st
+expect_out 'device: "cpu"'
+
+tcase "no driver: --device cuda (or PRESTO_DEVICE=cuda) fails clearly, exit 2"
+expect_exit 2 $nodrv "$BIN/presto-sample" $S --device cuda cond.st
+expect_err "cannot use --device cuda:0: no CUDA device"
+expect_exit 2 $nodrv PRESTO_DEVICE=cuda:1 "$BIN/presto-sample" $S cond.st
+expect_err "cannot use --device cuda:1"
+expect_ok $nodrv PRESTO_DEVICE=cuda "$BIN/presto-sample" $S --device cpu cond.st
+cmp -s "$OUT" cpu.st || fail "--device cpu over PRESTO_DEVICE=cuda differs"
+
+tcase "a GPU but no backend library: auto notes it and uses the CPU; cuda fails"
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND=$PWD/none.so "$BIN/presto-sample" $S cond.st
+cmp -s "$OUT" cpu.st || fail "the CPU fallback differs from --device cpu"
+expect_err "presto-sample: note: the CUDA backend library could not be loaded"
+expect_err "using the CPU"
+expect_exit 2 env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND=$PWD/none.so "$BIN/presto-sample" $S \
+	--device cuda cond.st
+expect_err "cannot use --device cuda:0: the CUDA backend library could not be loaded"
+expect_exit 2 env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND="$fake" "$BIN/presto-sample" $S \
+	--device cuda cond.st
+expect_err "built from other sources"
+expect_exit 2 env PRESTO_LIBCUDA="$fake" FAKECUDA=2 "$BIN/presto-sample" $S --device cuda:2 cond.st
+expect_err "there are 2 CUDA devices"
+
+if [ -f "$emu" ]; then
+	tcase "GPU path on the emulator: fp32 matches the CPU, bf16 within bf16 rounding"
+	expect_ok $gpu "$BIN/presto-sample" $S --device cuda --precision fp32 cond.st
+	cp "$OUT" fp32.st
+	expect_ok "$BIN/presto-info" fp32.st
+	expect_out 'device: "cuda:0 presto CUDA emulator'
+	expect_out 'fp32"'
+	"$TOOLS/mutstream" dump 0 latent < cpu.st > cpu.raw
+	"$TOOLS/mutstream" dump 0 latent < fp32.st > fp32.raw
+	"$TOOLS/cmpraw" cpu.raw fp32.raw 1e-5 > cmp.txt || fail "fp32 latent: $(cat cmp.txt)"
+	expect_ok $gpu "$BIN/presto-sample" $S --device cuda:0 --precision bf16 cond.st
+	"$TOOLS/mutstream" dump 0 latent < "$OUT" > bf16.raw
+	"$TOOLS/cmpraw" cpu.raw bf16.raw 3e-2 > cmp.txt || fail "bf16 latent: $(cat cmp.txt)"
+	"$TOOLS/cmpraw" cpu.raw bf16.raw 1e-5 > /dev/null && fail "bf16 latent equals the fp32 one: bf16 not used?"
+
+	tcase "GPU path on the emulator: auto takes the GPU in bf16; the same seed gives the same bytes"
+	expect_ok $gpu "$BIN/presto-sample" $S cond.st
+	cp "$OUT" auto.st
+	[ ! -s "$ERR" ] || fail "stderr not empty: $(cat "$ERR")"
+	expect_ok "$BIN/presto-info" auto.st
+	expect_out 'bf16"'
+	expect_ok $gpu "$BIN/presto-sample" $S cond.st
+	cmp -s "$OUT" auto.st || fail "two GPU runs of one seed differ"
+
+	tcase "GPU path on the emulator: a device the backend cannot open, out of GPU memory: exit 2"
+	expect_exit 2 $gpu "$BIN/presto-sample" $S --device cuda:1 cond.st
+	expect_err "cannot use --device cuda:1: CUDA device 1: invalid device ordinal"
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-sample" $S --device cuda cond.st
+	expect_err "out of GPU memory uploading the DiT"
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-sample" $S cond.st
+	expect_err "out of GPU memory"
+	# room for the tiny model's bf16 weights, not for its activations
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=600000 "$BIN/presto-sample" $S cond.st
+	expect_err "presto-sample: record 0: out of GPU memory on cuda:0 running the DiT"
+	expect_clean_dir cond.st cpu.st m fp32.st cpu.raw fp32.raw bf16.raw cmp.txt auto.st
+else
+	tcase "GPU path on the emulator"
+	skip "no $emu (make emu)"
+fi
