@@ -1,5 +1,7 @@
 /* common.c - shared CLI helpers of the presto tools (see common.h). */
 #include "common.h"
+
+#include "accel.h"
 #include "stream.h"
 
 #include <errno.h>
@@ -429,4 +431,30 @@ int presto_cli_finish_stream(presto_status st, presto_stream_writer *w, presto_o
 		presto_output_abort(o);
 	presto_stream_writer_close(w);
 	return rc;
+}
+
+int presto_cli_device(const char *dev, const char *precision, presto_device_req *r)
+{
+	if (!dev)
+		dev = getenv("PRESTO_DEVICE");
+	presto_precision pr = PRESTO_PRECISION_AUTO;
+	if (precision && presto_precision_parse(precision, &pr))
+		return presto_cli_usage("--precision: %s", presto_error());
+	if (dev && *dev) {
+		if (presto_device_parse(dev, r))
+			return presto_cli_usage("--device: %s", presto_error());
+	} else {
+		memset(r, 0, sizeof *r);
+		r->kind = PRESTO_DEVICE_AUTO;
+	}
+	r->precision = pr;
+	if (r->kind == PRESTO_DEVICE_CPU && pr == PRESTO_PRECISION_BF16)
+		return presto_cli_usage("--precision bf16 runs on a GPU only (the CPU computes in fp32)");
+	return 0;
+}
+
+void presto_cli_device_note(const char *note)
+{
+	if (note && note[0])
+		presto_cli_msg("note: %s", note);
 }

@@ -102,6 +102,14 @@ void presto_cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 int presto_cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print "prog: <presto_error()>" and return 2 (0 for PRESTO_OK). */
 int presto_cli_status(presto_status st);
+/* --device DEV (or $PRESTO_DEVICE when dev is NULL) and --precision P (NULL:
+ * auto) into *r; returns 0, or prints the usage error and returns
+ * PRESTO_EXIT_USAGE. */
+struct presto_device_req;
+int presto_cli_device(const char *dev, const char *precision, struct presto_device_req *r);
+/* After a model was put on its device: print accel's note, if any. */
+void presto_cli_device_note(const char *note);
+
 /* Print "prog: message" and the --help hint, return PRESTO_EXIT_USAGE (1). */
 int presto_cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

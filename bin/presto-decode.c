@@ -5,13 +5,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accel.h"
 #include "audio.h"
 #include "common.h"
 #include "model.h"
 #include "ops.h"
 #include "stream.h"
 
-enum { OPT_SUBTYPE = 256, OPT_PEAK, OPT_NO_NORMALIZE, OPT_NO_CROP, OPT_STREAM, OPT_THREADS };
+enum { OPT_SUBTYPE = 256, OPT_PEAK, OPT_NO_NORMALIZE, OPT_NO_CROP, OPT_STREAM, OPT_THREADS, OPT_DEVICE, OPT_PRECISION };
 
 static const presto_cli_option options[] = {
 	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
@@ -21,7 +22,9 @@ static const presto_cli_option options[] = {
 	{"no-normalize", OPT_NO_NORMALIZE, NULL, "keep the decoder's levels (samples beyond 1 are clipped)"},
 	{"no-crop", OPT_NO_CROP, NULL, "keep the whole decoded length instead of seconds_total"},
 	{"stream", OPT_STREAM, NULL, "write an audio stream (presto-stream(5)) instead of audio files"},
-	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
+	{"device", OPT_DEVICE, "DEV", "auto, cpu, cuda or cuda:N (default: $PRESTO_DEVICE, else auto)"},
+	{"precision", OPT_PRECISION, "P", "on a GPU: auto, fp32 or bf16 (default auto: bf16 where supported)"},
+	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
 	{0},
 };
 
@@ -62,7 +65,7 @@ static int valid_pattern(const char *p)
 int main(int argc, char **argv)
 {
 	presto_cli cli;
-	const char *arg, *model = NULL, *out = NULL;
+	const char *arg, *model = NULL, *out = NULL, *device_arg = NULL, *precision_arg = NULL;
 	int subtype = PRESTO_AUDIO_PCM16, normalize = 1, crop = 1, as_stream = 0, c;
 	double peak_db = -1;
 	long long threads = 0;
@@ -81,10 +84,15 @@ int main(int argc, char **argv)
 		case OPT_NO_CROP: crop = 0; break;
 		case OPT_STREAM: as_stream = 1; break;
 		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
+		case OPT_DEVICE: device_arg = arg; break;
+		case OPT_PRECISION: precision_arg = arg; break;
 		}
 	}
 	if (argc - cli.optind > 1)
 		return presto_cli_usage("at most one input FILE");
+	presto_device_req dreq;
+	if (presto_cli_device(device_arg, precision_arg, &dreq))
+		return PRESTO_EXIT_USAGE;
 	int conv = out && !as_stream ? valid_pattern(out) : 0;
 	if (conv < 0 || conv > 1)
 		return presto_cli_usage("-o: '%s' must hold at most one %%d conversion", out);
@@ -127,6 +135,13 @@ int main(int argc, char **argv)
 		st = presto_stream_read_header(r, NULL);
 	if (!st)
 		st = presto_model_load_vae(&mc, &wst, &vae);
+	presto_accel *accel = NULL;
+	char device_used[320], device_note[600];
+	if (!st)
+		st = presto_accel_attach_vae(vae, &dreq, &accel, device_used, sizeof device_used, device_note,
+					     sizeof device_note);
+	if (!st)
+		presto_cli_device_note(device_note);
 	if (!st && as_stream) {
 		st = presto_output_open(&o, out, 1);
 		if (!st)
@@ -237,6 +252,7 @@ int main(int argc, char **argv)
 	if (in)
 		presto_input_close(in);
 	free(p);
+	presto_accel_free(accel);
 	presto_vae_free(vae);
 	presto_st_close(wst);
 	presto_model_config_free(&mc);

@@ -191,8 +191,7 @@ int main(int argc, char **argv)
 {
 	presto_cli cli;
 	const char *arg, *model = NULL, *out = NULL, *sampler = NULL, *schedule = NULL, *sigmas_arg = NULL,
-			 *budget_arg = NULL, *init_arg = NULL, *device_arg = getenv("PRESTO_DEVICE");
-	presto_precision precision = PRESTO_PRECISION_AUTO;
+			 *budget_arg = NULL, *init_arg = NULL, *device_arg = NULL, *precision_arg = NULL;
 	double init_sigma = -1;
 	long long steps = 0, seed = -1, threads = 0;
 	double cfg = -1, smin = -1, smax = -1, rho = -1, eta = 1, s_noise = 1, seconds = -1;
@@ -222,10 +221,7 @@ int main(int argc, char **argv)
 		case OPT_PROGRESS: progress = 1; break;
 		case OPT_INIT: init_arg = arg; break;
 		case OPT_DEVICE: device_arg = arg; break;
-		case OPT_PRECISION:
-			if (presto_precision_parse(arg, &precision))
-				return presto_cli_usage("--precision: %s", presto_error());
-			break;
+		case OPT_PRECISION: precision_arg = arg; break;
 		case OPT_INIT_SIGMA: if (!presto_cli_double("--init-sigma", arg, 1e-6, 1e6, &init_sigma)) return 1; break;
 		}
 	}
@@ -233,12 +229,9 @@ int main(int argc, char **argv)
 		return presto_cli_usage("at most one input FILE");
 	if (init_sigma > 0 && !init_arg)
 		return presto_cli_usage("--init-sigma needs --init");
-	presto_device_req dreq = {.kind = PRESTO_DEVICE_AUTO};
-	if (device_arg && *device_arg && presto_device_parse(device_arg, &dreq))
-		return presto_cli_usage("--device: %s", presto_error());
-	dreq.precision = precision;
-	if (dreq.kind == PRESTO_DEVICE_CPU && precision == PRESTO_PRECISION_BF16)
-		return presto_cli_usage("--precision bf16 runs on a GPU only (the CPU computes in fp32)");
+	presto_device_req dreq;
+	if (presto_cli_device(device_arg, precision_arg, &dreq))
+		return PRESTO_EXIT_USAGE;
 	presto_sampler_kind kind = PRESTO_SAMPLER_EULER;
 	if (sampler && presto_sampler_parse(sampler, &kind))
 		return presto_cli_usage("--sampler: unknown sampler '%s'", sampler);
@@ -388,8 +381,8 @@ int main(int argc, char **argv)
 	if (!st)
 		st = presto_accel_attach(dit, &dreq, &accel, device_used, sizeof device_used, device_note,
 					 sizeof device_note);
-	if (!st && device_note[0])
-		presto_cli_msg("note: %s", device_note);
+	if (!st)
+		presto_cli_device_note(device_note);
 	if (!st)
 		st = presto_output_open(&o, out, 1);
 	if (!st)

@@ -12,6 +12,7 @@
 #include "dit_internal.h"
 #include "kernels.h"
 #include "launch.h"
+#include "oobleck_internal.h"
 
 namespace {
 
@@ -158,6 +159,70 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 	return 0;
 }
 
+struct vae_runner {
+	presto_cuda_vae *g = nullptr;
+	int C = 0, L = 0;
+	presto_oobleck_config c;
+	void *buf = nullptr;
+	size_t cap = 0;
+};
+
+int b_vae_new(const presto_vae *m, int bf16, void **out)
+{
+	*out = nullptr;
+	vae_runner *r = new (std::nothrow) vae_runner();
+	if (!r)
+		return (int)cudaErrorMemoryAllocation;
+	r->c = m->c;
+	int rc = presto_cuda_vae_new(m, bf16 ? PRESTO_CUDA_BF16 : PRESTO_CUDA_F32, &r->g);
+	note_memory();
+	if (rc) {
+		delete r;
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void b_vae_free(void *p)
+{
+	vae_runner *r = (vae_runner *)p;
+	if (!r)
+		return;
+	presto_cuda_vae_free(r->g);
+	cudaFree(r->buf);
+	delete r;
+}
+
+int b_vae_decode(void *p, float *audio, const float *z, int Lz)
+{
+	vae_runner *r = (vae_runner *)p;
+	int N = presto_cuda_vae_audio_len(r->g, Lz);
+	if (Lz < 1 || N < 1)
+		return (int)cudaErrorInvalidValue;
+	size_t nz = (size_t)r->c.latent_dim * Lz, na = (size_t)r->c.audio_channels * N;
+	if (nz + na > r->cap) {
+		cudaFree(r->buf);
+		r->buf = nullptr;
+		r->cap = 0;
+		cudaError_t e = cudaMalloc(&r->buf, sizeof(float) * (nz + na));
+		if (e != cudaSuccess) {
+			cudaGetLastError();
+			return (int)e;
+		}
+		r->cap = nz + na;
+	}
+	float *dz = (float *)r->buf, *da = dz + nz;
+	cudaError_t e = cudaMemcpy(dz, z, sizeof(float) * nz, cudaMemcpyHostToDevice);
+	if (e != cudaSuccess)
+		return (int)e;
+	int rc = presto_cuda_vae_decode(r->g, da, dz, Lz, nullptr);
+	note_memory();
+	if (rc)
+		return rc;
+	return (int)cudaMemcpy(audio, da, sizeof(float) * na, cudaMemcpyDeviceToHost);
+}
+
 void b_memory(size_t *used, size_t *peak, size_t *total)
 {
 	size_t fr = 0, tot = 0;
@@ -170,7 +235,8 @@ void b_memory(size_t *used, size_t *peak, size_t *total)
 
 const presto_cuda_backend table = {
 	PRESTO_CUDA_BACKEND_ABI, sizeof(presto_dit), sizeof(presto_dit_config), b_init, b_has_bf16, b_error_string,
-	b_is_oom, b_dit_new, b_dit_free, b_forward_cfg, b_memory,
+	b_is_oom, b_dit_new, b_dit_free, b_forward_cfg, b_vae_new, b_vae_free, b_vae_decode, sizeof(presto_vae),
+	b_memory,
 };
 
 }  // namespace

@@ -42,6 +42,10 @@ int presto_cuda_linear_forward(float *y, const float *x, const float *w, const f
  * inputs use TF32 tensor cores. beta 0 never reads y. */
 int presto_cuda_gemm(void *y, presto_cuda_dtype yt, const void *x, presto_cuda_dtype xt, const void *w,
 		     presto_cuda_dtype wt, const float *b, int N, int In, int O, float beta, int tf32, void *stream);
+/* The GEMM on strided rows, no bias: row n of y at y + n*ldy, of x at
+ * x + n*ldx (elements); y = x W^T + beta y. */
+int presto_cuda_gemm_ld(void *y, presto_cuda_dtype yt, int ldy, const void *x, presto_cuda_dtype xt, int ldx,
+			const void *w, presto_cuda_dtype wt, int N, int In, int O, float beta, int tf32, void *stream);
 /* Drop the cuBLAS handles (before the device is reset or the library
  * unloaded). */
 void presto_cuda_blas_release(void);
@@ -85,6 +89,23 @@ void presto_cuda_dit_free(presto_cuda_dit *g);
  * the first call of a shape and kept. */
 int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const float *x, const float *t, const float *cross, int S,
 			    const float *global, int B, int T, const unsigned char *block_mask, void *stream);
+
+/* ---- the Oobleck VAE decoder (kernels/oobleck.cu) ---- */
+
+struct presto_vae;
+typedef struct presto_cuda_vae presto_cuda_vae;
+/* Upload the decoder of a loaded VAE (lib/oobleck.c); at fp32 (the parity
+ * path, no TF32) or bf16 (weights and the convolutions' inputs bf16,
+ * accumulation, residual stream and outputs fp32). EINVAL without a
+ * decoder. */
+int presto_cuda_vae_new(const struct presto_vae *m, presto_cuda_dtype at, presto_cuda_vae **out);
+void presto_cuda_vae_free(presto_cuda_vae *g);
+/* presto_vae_decode on device buffers: audio [audio_channels,
+ * presto_vae_audio_len(Lz)] for z [latent_dim, Lz]. Activations are sized on
+ * the first call of a length and kept. */
+int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const float *z, int Lz, void *stream);
+/* presto_vae_audio_len() of the uploaded decoder (-1: too short or too long) */
+int presto_cuda_vae_audio_len(const presto_cuda_vae *g, int Lz);
 
 #ifdef __cplusplus
 }

@@ -95,6 +95,28 @@ extern "C" int presto_cuda_gemm(void *y, presto_cuda_dtype yt, const void *x, pr
 	return presto_k::last_error();
 }
 
+extern "C" int presto_cuda_gemm_ld(void *y, presto_cuda_dtype yt, int ldy, const void *x, presto_cuda_dtype xt,
+				   int ldx, const void *w, presto_cuda_dtype wt, int N, int In, int O, float beta,
+				   int tf32, void *stream)
+{
+	if (N <= 0 || O <= 0 || In <= 0)
+		return N < 0 || O < 0 || In < 0 ? (int)cudaErrorInvalidValue : 0;
+	if (xt != wt || ldy < O || ldx < In)
+		return (int)cudaErrorInvalidValue;
+	cublasHandle_t h = handle_for_current();
+	if (!h)
+		return (int)cudaErrorInitializationError;
+	if (cublasSetStream(h, (cudaStream_t)stream) != CUBLAS_STATUS_SUCCESS)
+		return (int)cudaErrorInvalidValue;
+	float alpha = 1.0f;
+	cublasComputeType_t ct = xt == PRESTO_CUDA_F32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+	cublasStatus_t st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, O, N, In, &alpha, w, cuda_type(wt), In, x,
+					 cuda_type(xt), ldx, &beta, y, cuda_type(yt), ldy, ct, CUBLAS_GEMM_DEFAULT);
+	if (st != CUBLAS_STATUS_SUCCESS)
+		return st == CUBLAS_STATUS_ALLOC_FAILED ? (int)cudaErrorMemoryAllocation : (int)cudaErrorLaunchFailure;
+	return 0;
+}
+
 extern "C" int presto_cuda_linear_forward(float *y, const float *x, const float *w, const float *b, int N, int In,
 					  int O, void *stream)
 {

@@ -14,10 +14,12 @@
 #include "device.h"
 #include "dit_internal.h"
 #include "error.h"
+#include "oobleck_internal.h"
 
 struct presto_accel {
 	const presto_cuda_backend *be;
-	presto_dit *m;
+	presto_dit *m;          /* the model it runs: a DiT, or */
+	presto_vae *vae;        /* a VAE decoder */
 	void *g;
 	int index;
 };
@@ -116,11 +118,13 @@ static presto_status decline(const presto_device_req *r, char *note, size_t note
 	return presto_error_set(PRESTO_EUNSUP, "cannot use --device cuda:%d: %s", r->index, why);
 }
 
-presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, presto_accel **out, char *used,
-				  size_t used_len, char *note, size_t note_len)
+/* The backend on the requested device: *be NULL for the CPU (asked for, or
+ * chosen by auto, note saying why when a GPU was present); info names the
+ * device, *bf16 the precision to use. */
+static presto_status open_device(const presto_device_req *r, const presto_cuda_backend **out, char *info,
+				 size_t info_len, char *note, size_t note_len, int *bf16)
 {
 	*out = NULL;
-	snprintf(used, used_len, "cpu");
 	if (note_len)
 		note[0] = 0;
 	if (r->kind == PRESTO_DEVICE_CPU) {
@@ -149,30 +153,91 @@ presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, pre
 	*(void **)&get = dlsym(h, "presto_cuda_backend_get");
 	const presto_cuda_backend *be = get ? get() : NULL;
 	if (!be || be->abi != PRESTO_CUDA_BACKEND_ABI || be->dit_size != sizeof(presto_dit) ||
-	    be->config_size != sizeof(presto_dit_config))
+	    be->config_size != sizeof(presto_dit_config) || be->vae_size != sizeof(presto_vae))
 		return decline(r, note, note_len, "the CUDA backend library was built from other sources than this tool");
-	char info[256];
-	int rc = be->init(r->index, info, sizeof info);
+	int rc = be->init(r->index, info, info_len);
 	if (rc)
 		return decline(r, note, note_len, info);
-	int bf16 = r->precision == PRESTO_PRECISION_BF16 || (r->precision == PRESTO_PRECISION_AUTO && be->has_bf16());
-	if (bf16 && !be->has_bf16())
+	*bf16 = r->precision == PRESTO_PRECISION_BF16 || (r->precision == PRESTO_PRECISION_AUTO && be->has_bf16());
+	if (*bf16 && !be->has_bf16())
 		return presto_error_set(PRESTO_EUNSUP, "bf16: the GPU (%s) has no bf16 tensor cores; use --precision fp32",
 					info);
+	*out = be;
+	return PRESTO_OK;
+}
+
+static presto_status upload_error(const presto_accel *a, int rc, const char *what, const char *info)
+{
+	if (a->be->is_oom(rc))
+		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory uploading the %s to %s", what, info);
+	return presto_error_set(PRESTO_EIO, "uploading the %s to %s: %s", what, info, a->be->error_string(rc));
+}
+
+presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, presto_accel **out, char *used,
+				  size_t used_len, char *note, size_t note_len)
+{
+	*out = NULL;
+	snprintf(used, used_len, "cpu");
+	const presto_cuda_backend *be;
+	char info[256];
+	int bf16 = 0;
+	PRESTO_TRY(open_device(r, &be, info, sizeof info, note, note_len, &bf16));
+	if (!be)
+		return PRESTO_OK;
 	presto_accel *a = presto_calloc(1, sizeof *a);
 	if (!a)
 		return PRESTO_ENOMEM;
 	a->be = be;
 	a->m = m;
 	a->index = r->index;
-	rc = be->dit_new(m, bf16, &a->g);
+	int rc = be->dit_new(m, bf16, &a->g);
 	if (rc) {
+		presto_status st = upload_error(a, rc, "DiT", info);
 		free(a);
-		if (be->is_oom(rc))
-			return presto_error_set(PRESTO_ENOMEM, "out of GPU memory uploading the DiT to %s", info);
-		return presto_error_set(PRESTO_EIO, "uploading the DiT to %s: %s", info, be->error_string(rc));
+		return st;
 	}
 	presto_dit_set_accel(m, accel_forward, a);
+	snprintf(used, used_len, "%s, %s", info, bf16 ? "bf16" : "fp32");
+	*out = a;
+	return PRESTO_OK;
+}
+
+static presto_status accel_decode(void *ctx, float *audio, const float *z, int Lz)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->vae_decode(a->g, audio, z, Lz);
+	if (!rc)
+		return PRESTO_OK;
+	if (a->be->is_oom(rc))
+		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory on cuda:%d decoding %d latent frames", a->index,
+					Lz);
+	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d: %s", a->index, a->be->error_string(rc));
+}
+
+presto_status presto_accel_attach_vae(presto_vae *m, const presto_device_req *r, presto_accel **out, char *used,
+				      size_t used_len, char *note, size_t note_len)
+{
+	*out = NULL;
+	snprintf(used, used_len, "cpu");
+	const presto_cuda_backend *be;
+	char info[256];
+	int bf16 = 0;
+	PRESTO_TRY(open_device(r, &be, info, sizeof info, note, note_len, &bf16));
+	if (!be)
+		return PRESTO_OK;
+	presto_accel *a = presto_calloc(1, sizeof *a);
+	if (!a)
+		return PRESTO_ENOMEM;
+	a->be = be;
+	a->vae = m;
+	a->index = r->index;
+	int rc = be->vae_new(m, bf16, &a->g);
+	if (rc) {
+		presto_status st = upload_error(a, rc, "VAE decoder", info);
+		free(a);
+		return st;
+	}
+	presto_vae_set_accel(m, accel_decode, a);
 	snprintf(used, used_len, "%s, %s", info, bf16 ? "bf16" : "fp32");
 	*out = a;
 	return PRESTO_OK;
@@ -182,8 +247,13 @@ void presto_accel_free(presto_accel *a)
 {
 	if (!a)
 		return;
-	presto_dit_set_accel(a->m, NULL, NULL);
-	a->be->dit_free(a->g);
+	if (a->m) {
+		presto_dit_set_accel(a->m, NULL, NULL);
+		a->be->dit_free(a->g);
+	} else {
+		presto_vae_set_accel(a->vae, NULL, NULL);
+		a->be->vae_free(a->g);
+	}
 	free(a);
 }
 

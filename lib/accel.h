@@ -16,11 +16,12 @@
 
 #include "dit.h"
 #include "error.h"
+#include "oobleck.h"
 
 typedef enum { PRESTO_DEVICE_AUTO, PRESTO_DEVICE_CPU, PRESTO_DEVICE_CUDA } presto_device_kind;
 typedef enum { PRESTO_PRECISION_AUTO, PRESTO_PRECISION_FP32, PRESTO_PRECISION_BF16 } presto_precision;
 
-typedef struct {
+typedef struct presto_device_req {
 	presto_device_kind kind;
 	int index;                  /* cuda:N */
 	presto_precision precision;
@@ -43,6 +44,10 @@ typedef struct presto_accel presto_accel;
  * without it), ENOMEM when the GPU's memory is too small, with a message. */
 presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, presto_accel **out, char *used,
 				  size_t used_len, char *note, size_t note_len);
+/* The same for a VAE's decoder (presto_vae_decode runs on the GPU);
+ * "VAE decoder" in the messages. */
+presto_status presto_accel_attach_vae(presto_vae *m, const presto_device_req *r, presto_accel **out, char *used,
+				      size_t used_len, char *note, size_t note_len);
 /* Detach from the model (it runs on the CPU again) and free the GPU copy. */
 void presto_accel_free(presto_accel *a);
 

@@ -13,6 +13,7 @@
 #define PRESTO_CUDA_BACKEND_ABI 1
 
 struct presto_dit;
+struct presto_vae;
 
 typedef struct presto_cuda_backend {
 	int abi;                     /* PRESTO_CUDA_BACKEND_ABI */
@@ -32,6 +33,12 @@ typedef struct presto_cuda_backend {
 	int (*dit_forward_cfg)(void *g, float *out, const float *x, const float *t, const float *cross,
 			       const float *neg, int S, const float *global, int B, int T, float scale,
 			       float *cond_out, float *uncond_out, const unsigned char *block_mask);
+	/* The decoder of a VAE on the device (bf16 as for the DiT), and
+	 * presto_vae_decode's computation on host buffers. */
+	int (*vae_new)(const struct presto_vae *m, int bf16, void **out);
+	void (*vae_free)(void *g);
+	int (*vae_decode)(void *g, float *audio, const float *z, int Lz);
+	size_t vae_size;             /* sizeof(struct presto_vae) */
 	/* bytes of device memory in use by this process's allocations, and the
 	 * peak since the device was initialised */
 	void (*memory)(size_t *used, size_t *peak, size_t *total);

@@ -33,51 +33,10 @@
 #include <string.h>
 
 #include "ops.h"
+#include "oobleck_internal.h"
 
 #define DEFAULT_WORK_LIMIT ((size_t)1 << 24)
 #define MIN_TILE 32
-
-typedef struct {
-	float *w, *b;           /* folded weight (torch layout), bias or NULL */
-	int cin, cout, k, stride, pad, dil, transposed;
-	/* models on a parameter table (presto_vae_from_params): */
-	const float *g, *v;     /* weight_g [D0, 1, 1], weight_v (torch layout) */
-	size_t wo;              /* offset of w in the folded-weight buffer */
-	size_t pg, pv, pb;      /* offsets of weight_g, weight_v, bias in the table */
-} vconv;
-
-typedef struct {
-	float *alpha, *beta;    /* log-scale SnakeBeta parameters [C] */
-	int c;
-	size_t pa, pb;          /* offsets of alpha, beta in the table */
-} vsnake;
-
-typedef struct {
-	vsnake s1, s2;
-	vconv c1, c2;           /* k7 dilated, then 1x1 */
-} vres;
-
-typedef struct {
-	vres ru[3];
-	vsnake act;
-	vconv conv;             /* strided conv (encoder) / transposed (decoder) */
-} vblock;
-
-struct presto_vae {
-	presto_oobleck_config c;
-	size_t work_limit;
-	vconv e_in, e_out;
-	vsnake e_act;
-	vblock e_blk[PRESTO_OOBLECK_MAX_BLOCKS];
-	vconv d_in, d_out;
-	vsnake d_act;
-	vblock d_blk[PRESTO_OOBLECK_MAX_BLOCKS];
-	const presto_params *ps; /* the table the parameters live in, or NULL */
-	float *fold;            /* folded weights of a table model */
-	size_t fold_n;
-	float **allocs;         /* every parameter array, freed with the model */
-	int n_allocs, cap_allocs;
-};
 
 /* ---- config ---- */
 
@@ -889,10 +848,22 @@ void presto_vae_bottleneck(const presto_oobleck_config *c, float *z, const float
 		*kl = Lz > 0 ? acc / Lz : 0;
 }
 
+void presto_vae_set_accel(presto_vae *m, presto_vae_accel_fn fn, void *ctx)
+{
+	m->accel = fn;
+	m->accel_ctx = fn ? ctx : NULL;
+}
+
 presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int Lz, presto_hook hook, void *ctx)
 {
 	if (!m->c.has_decoder)
 		return presto_error_set(PRESTO_EUNSUP, "vae: no decoder loaded");
+	if (m->accel && !hook) {
+		if (Lz < 1 || presto_vae_audio_len(&m->c, Lz) < 1)
+			return presto_error_set(PRESTO_EINVAL, "vae decode: %d latent frames give no valid audio length",
+						Lz);
+		return m->accel(m->accel_ctx, audio, z, Lz);
+	}
 	run r = {.dry = 1, .limit = m->work_limit, .hook = hook, .hook_ctx = ctx, .part = "decoder"};
 	float *buf[3] = {NULL, NULL, NULL};
 	if (Lz < 1 || !decoder_run(&r, m, NULL, NULL, Lz, buf))

@@ -82,6 +82,12 @@ void presto_vae_bottleneck(const presto_oobleck_config *c, float *z, const float
  * decoder.layers.{i} with shape [C, T]. */
 presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int Lz, presto_hook hook, void *ctx);
 
+/* An accelerator (a GPU) for presto_vae_decode: called with its arguments
+ * when set and no hook is asked for. fn NULL goes back to the CPU; the model
+ * keeps fn and ctx without owning ctx. */
+typedef presto_status (*presto_vae_accel_fn)(void *ctx, float *audio, const float *z, int Lz);
+void presto_vae_set_accel(presto_vae *m, presto_vae_accel_fn fn, void *ctx);
+
 /* ---- training ----
  *
  * The trainable model: parameters in a presto_params table (weight_g,

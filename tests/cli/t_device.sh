@@ -94,7 +94,26 @@ if [ -f "$emu" ]; then
 	# room for the tiny model's bf16 weights, not for its activations
 	expect_exit 2 $gpu PRESTO_EMU_MEMORY=600000 "$BIN/presto-sample" $S cond.st
 	expect_err "presto-sample: record 0: out of GPU memory on cuda:0 running the DiT"
-	expect_clean_dir cond.st cpu.st m fp32.st cpu.raw fp32.raw bf16.raw cmp.txt auto.st
+
+	tcase "presto-decode on the emulator's GPU: fp32 matches the CPU, bf16 within bf16 rounding"
+	expect_ok $nodrv "$BIN/presto-decode" --stream cpu.st
+	"$TOOLS/mutstream" dump 0 audio < "$OUT" > a_cpu.raw
+	expect_ok $gpu "$BIN/presto-decode" --device cuda --precision fp32 --stream cpu.st
+	"$TOOLS/mutstream" dump 0 audio < "$OUT" > a_fp32.raw
+	"$TOOLS/cmpraw" a_cpu.raw a_fp32.raw 1e-5 > cmp.txt || fail "fp32 audio: $(cat cmp.txt)"
+	expect_ok $gpu "$BIN/presto-decode" --stream cpu.st
+	[ ! -s "$ERR" ] || fail "stderr not empty: $(cat "$ERR")"
+	"$TOOLS/mutstream" dump 0 audio < "$OUT" > a_bf16.raw
+	"$TOOLS/cmpraw" a_cpu.raw a_bf16.raw 3e-2 > cmp.txt || fail "bf16 audio: $(cat cmp.txt)"
+	"$TOOLS/cmpraw" a_cpu.raw a_bf16.raw 1e-5 > /dev/null && fail "bf16 audio equals the CPU's: bf16 not used?"
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-decode" --stream cpu.st
+	expect_err "presto-decode: out of GPU memory uploading the VAE decoder"
+	expect_exit 2 $nodrv "$BIN/presto-decode" --device cuda:3 --stream cpu.st
+	expect_err "presto-decode: cannot use --device cuda:3: no CUDA device"
+	expect_exit 1 "$BIN/presto-decode" --device cpu --precision bf16 --stream cpu.st
+	expect_err "bf16 runs on a GPU only"
+	expect_clean_dir cond.st cpu.st m fp32.st cpu.raw fp32.raw bf16.raw cmp.txt auto.st a_cpu.raw a_fp32.raw \
+		a_bf16.raw
 else
 	tcase "GPU path on the emulator"
 	skip "no $emu (make emu)"

@@ -1,0 +1,397 @@
+// oobleck.cu - the Oobleck VAE decoder of lib/oobleck.c on the device.
+//
+// Activations are time-major, [T, C] (a frame's channels contiguous), with
+// kMargin zero frames before and after each convolution input, so that a
+// convolution is a sum over its taps of GEMMs on shifted row windows:
+//   conv (stride 1, dilation d, padding p):
+//     y[t, :] = b + sum_k W_k x[t + k d - p, :]           W_k = W[:, :, k]
+//   transposed conv (stride s, padding p):
+//     y[t s + k - p, :] += W'_k x[t, :]                   W'_k = W[:, :, k]^T
+//     (the rows of one tap are every s-th output row: a GEMM with ldy = s C)
+// every tap one cuBLAS call accumulating (beta 1) into an fp32 output. The
+// residual stream and every convolution output are fp32; the convolutions'
+// inputs (the Snake outputs) and the weights are fp32 or bf16.
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <new>
+#include <vector>
+
+#include "kernels.h"
+#include "launch.h"
+#include "oobleck_internal.h"
+
+using presto_k::from_f;
+using presto_k::grid_for;
+using presto_k::kThreads;
+using presto_k::to_f;
+
+namespace {
+
+struct gconv {
+	void *w = nullptr;      // [K, Cout, Cin] of the activation type
+	float *b = nullptr;     // [Cout] or NULL
+	int cin = 0, cout = 0, k = 0, stride = 1, pad = 0, dil = 1, transposed = 0;
+};
+
+struct gsnake {
+	float *a = nullptr, *ib = nullptr;  // exp(alpha), 1 / (exp(beta) + 1e-9)
+	int c = 0;
+};
+
+struct gres {
+	gsnake s1, s2;
+	gconv c1, c2;
+};
+
+struct gblock {
+	gsnake act;
+	gconv conv;
+	gres ru[3];
+};
+
+// y[t, c] = x + ib[c] sin(a[c] x)^2, fp32 in, T out
+template <class T> __global__ void snake_tc_kernel(T *y, const float *x, const float *a, const float *ib, int C, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		int c = (int)(i % C);
+		float v = x[i], s = sinf(a[c] * v);
+		y[i] = from_f<T>(v + ib[c] * s * s);
+	}
+}
+
+// rows [T, C] = scale * z [C, T]
+__global__ void ct_to_tc_kernel(float *y, const float *z, int C, int T, float scale)
+{
+	size_t n = (size_t)C * T;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		size_t c = i % C, t = i / C;
+		y[i] = z[c * T + t] * scale;
+	}
+}
+
+// audio [C, T] = (tanh of) rows [T, C]
+__global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int final_tanh)
+{
+	size_t n = (size_t)C * T;
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
+		size_t t = i % T, c = i / T;
+		float v = x[t * C + c];
+		audio[i] = final_tanh ? tanhf(v) : v;
+	}
+}
+
+template <class T> __global__ void cast_rows_kernel(T *y, const float *x, size_t n)
+{
+	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+		y[i] = from_f<T>(x[i]);
+}
+
+}  // namespace
+
+struct presto_cuda_vae {
+	presto_oobleck_config c;
+	presto_cuda_dtype at;
+	int margin = 0;
+	std::vector<void *> allocs;
+	gconv d_in, d_out;
+	gsnake d_act;
+	std::vector<gblock> blk;
+	// activations for a latent length
+	int aLz = -1;
+	void *act = nullptr;
+	size_t cap_frames = 0;    // widest C * (T + 2 margin) over the layers
+	float *x, *y;             // fp32 residual stream and conv output
+	void *s;                  // conv input (Snake output), activation type
+};
+
+namespace {
+
+#define TRY(e)                                                                                                        \
+	do {                                                                                                          \
+		int rc_ = (e);                                                                                        \
+		if (rc_)                                                                                              \
+			return rc_;                                                                                   \
+	} while (0)
+
+size_t esize(presto_cuda_dtype t) { return t == PRESTO_CUDA_BF16 ? 2 : 4; }
+
+int dev_copy(presto_cuda_vae *g, const void *h, size_t bytes, void **out)
+{
+	*out = nullptr;
+	cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
+	if (e != cudaSuccess)
+		return (int)e;
+	g->allocs.push_back(*out);
+	return (int)cudaMemcpy(*out, h, bytes, cudaMemcpyHostToDevice);
+}
+
+int up_conv(presto_cuda_vae *g, const vconv *v, gconv *o)
+{
+	o->cin = v->cin, o->cout = v->cout, o->k = v->k, o->stride = v->stride, o->pad = v->pad, o->dil = v->dil;
+	o->transposed = v->transposed;
+	size_t n = (size_t)v->k * v->cout * v->cin;
+	std::vector<float> w(n);
+	// [K, Cout, Cin] from [Cout, Cin, K] (conv) or [Cin, Cout, K] (transposed)
+	for (int k = 0; k < v->k; k++)
+		for (int co = 0; co < v->cout; co++)
+			for (int ci = 0; ci < v->cin; ci++)
+				w[((size_t)k * v->cout + co) * v->cin + ci] =
+					v->transposed ? v->w[((size_t)ci * v->cout + co) * v->k + k]
+						      : v->w[((size_t)co * v->cin + ci) * v->k + k];
+	if (g->at == PRESTO_CUDA_BF16) {
+		std::vector<__nv_bfloat16> h(n);
+		for (size_t i = 0; i < n; i++)
+			h[i] = __float2bfloat16(w[i]);
+		TRY(dev_copy(g, h.data(), n * 2, &o->w));
+	} else {
+		TRY(dev_copy(g, w.data(), n * 4, &o->w));
+	}
+	if (v->b) {
+		void *b;
+		TRY(dev_copy(g, v->b, sizeof(float) * v->cout, &b));
+		o->b = (float *)b;
+	}
+	int reach = v->transposed ? 0 : v->pad > v->dil * (v->k - 1) - v->pad ? v->pad : v->dil * (v->k - 1) - v->pad;
+	if (reach > g->margin)
+		g->margin = reach;
+	return 0;
+}
+
+int up_snake(presto_cuda_vae *g, const vsnake *v, gsnake *o)
+{
+	o->c = v->c;
+	std::vector<float> a(v->c), ib(v->c);
+	for (int i = 0; i < v->c; i++) {
+		a[i] = expf(v->alpha[i]);
+		ib[i] = 1.0f / (expf(v->beta[i]) + 1e-9f);
+	}
+	void *p;
+	TRY(dev_copy(g, a.data(), sizeof(float) * v->c, &p));
+	o->a = (float *)p;
+	TRY(dev_copy(g, ib.data(), sizeof(float) * v->c, &p));
+	o->ib = (float *)p;
+	return 0;
+}
+
+// rows of a [T, C] buffer with the margin before it
+void *rows(presto_cuda_vae *g, void *base, int C, presto_cuda_dtype t)
+{
+	return (char *)base + (size_t)g->margin * C * esize(t);
+}
+
+// zero the margins of a [T, C] activation (its base, not the rows pointer)
+int zero_margins(presto_cuda_vae *g, void *base, int C, int T, presto_cuda_dtype t, void *s)
+{
+	size_t es = esize(t), m = (size_t)g->margin * C * es;
+	if (!m)
+		return 0;
+	TRY((int)cudaMemsetAsync(base, 0, m, (cudaStream_t)s));
+	return (int)cudaMemsetAsync((char *)base + m + (size_t)T * C * es, 0, m, (cudaStream_t)s);
+}
+
+int snake(presto_cuda_vae *g, const gsnake *sn, const float *x, int T, void *s)
+{
+	size_t n = (size_t)T * sn->c;
+	void *y = rows(g, g->s, sn->c, g->at);
+	TRY(zero_margins(g, g->s, sn->c, T, g->at, s));
+	if (g->at == PRESTO_CUDA_BF16)
+		PRESTO_LAUNCH(grid_for(n), kThreads, 0, s, snake_tc_kernel<__nv_bfloat16>)((__nv_bfloat16 *)y, x, sn->a,
+											 sn->ib, sn->c, n);
+	else
+		PRESTO_LAUNCH(grid_for(n), kThreads, 0, s, snake_tc_kernel<float>)((float *)y, x, sn->a, sn->ib, sn->c,
+										 n);
+	return presto_k::last_error();
+}
+
+int fill_bias(float *y, const float *b, int T, int C, void *s)
+{
+	if (b)
+		return presto_cuda_gemm(y, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, b, T, 0, C,
+					0.0f, 0, s);
+	return (int)cudaMemsetAsync(y, 0, sizeof(float) * T * C, (cudaStream_t)s);
+}
+
+// y rows [Tout, cout] (+)= conv of the rows of g->s [Tin, cin] (margins zero);
+// accumulate: add to y instead of starting from the bias (bias added too)
+int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate, void *s, int *Tout_out)
+{
+	const void *x = rows(g, g->s, cv->cin, g->at);
+	size_t wk = (size_t)cv->cout * cv->cin * esize(g->at);
+	if (!cv->transposed) {
+		int Tout = Tin + 2 * cv->pad - cv->dil * (cv->k - 1);  // stride 1
+		*Tout_out = Tout;
+		if (!accumulate)
+			TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
+		else if (cv->b)
+			TRY(presto_cuda_gemm(y, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, cv->b,
+					     Tout, 0, cv->cout, 1.0f, 0, s));
+		for (int k = 0; k < cv->k; k++) {
+			const char *xk = (const char *)x + (ptrdiff_t)(k * cv->dil - cv->pad) * cv->cin * esize(g->at);
+			TRY(presto_cuda_gemm_ld(y, PRESTO_CUDA_F32, cv->cout, xk, g->at, cv->cin,
+						(const char *)cv->w + k * wk, g->at, Tout, cv->cin, cv->cout, 1.0f, 0, s));
+		}
+		return 0;
+	}
+	int st = cv->stride, Tout = (Tin - 1) * st - 2 * cv->pad + cv->k;
+	*Tout_out = Tout;
+	TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
+	for (int k = 0; k < cv->k; k++) {
+		// output rows t st + k - pad in [0, Tout)
+		int off = k - cv->pad;
+		int t0 = off >= 0 ? 0 : (-off + st - 1) / st;
+		int t1 = (Tout - 1 - off) / st + 1;  // exclusive
+		if (t1 > Tin)
+			t1 = Tin;
+		if (t1 <= t0)
+			continue;
+		float *yk = y + ((size_t)t0 * st + off) * cv->cout;
+		const char *xk = (const char *)x + (size_t)t0 * cv->cin * esize(g->at);
+		TRY(presto_cuda_gemm_ld(yk, PRESTO_CUDA_F32, st * cv->cout, xk, g->at, cv->cin,
+					(const char *)cv->w + k * wk, g->at, t1 - t0, cv->cin, cv->cout, 1.0f, 0, s));
+	}
+	return 0;
+}
+
+int activations(presto_cuda_vae *g, int Lz)
+{
+	if (g->act && g->aLz == Lz)
+		return 0;
+	const presto_oobleck_config *c = &g->c;
+	// the widest C * T over the layers (lengths as the decoder walks them)
+	size_t widest = (size_t)g->d_in.cout * Lz;
+	int T = Lz;
+	for (const gblock &b : g->blk) {
+		T = (T - 1) * b.conv.stride - 2 * b.conv.pad + b.conv.k;
+		size_t w = (size_t)(b.conv.cin > b.conv.cout ? b.conv.cin : b.conv.cout) * T;
+		if (w > widest)
+			widest = w;
+	}
+	size_t cmax = c->latent_dim;
+	for (const gblock &b : g->blk)
+		cmax = cmax > (size_t)b.conv.cin ? cmax : (size_t)b.conv.cin;
+	size_t frames = widest + 2 * (size_t)g->margin * cmax + (size_t)c->latent_dim * Lz;
+	size_t bytes = frames * (4 + 4 + esize(g->at)) + 3 * 256;
+	if (g->act)
+		cudaFree(g->act);
+	g->act = nullptr;
+	g->aLz = -1;
+	cudaError_t e = cudaMalloc(&g->act, bytes);
+	if (e != cudaSuccess) {
+		cudaGetLastError();
+		return (int)e;
+	}
+	char *p = (char *)g->act;
+	g->x = (float *)p;
+	p += (frames * 4 + 255) & ~(size_t)255;
+	g->y = (float *)p;
+	p += (frames * 4 + 255) & ~(size_t)255;
+	g->s = p;
+	g->cap_frames = frames;
+	g->aLz = Lz;
+	return 0;
+}
+
+}  // namespace
+
+extern "C" int presto_cuda_vae_new(const presto_vae *m, presto_cuda_dtype at, presto_cuda_vae **out)
+{
+	*out = nullptr;
+	if (!m->c.has_decoder)
+		return (int)cudaErrorInvalidValue;
+	presto_cuda_vae *g = new (std::nothrow) presto_cuda_vae();
+	if (!g)
+		return (int)cudaErrorMemoryAllocation;
+	g->c = m->c;
+	g->at = at;
+	int rc = up_conv(g, &m->d_in, &g->d_in);
+	g->blk.resize(m->c.n_blocks);
+	for (int i = 0; !rc && i < m->c.n_blocks; i++) {
+		const vblock *b = &m->d_blk[i];
+		gblock *o = &g->blk[i];
+		rc = up_snake(g, &b->act, &o->act);
+		if (!rc)
+			rc = up_conv(g, &b->conv, &o->conv);
+		for (int j = 0; !rc && j < 3; j++) {
+			rc = up_snake(g, &b->ru[j].s1, &o->ru[j].s1);
+			if (!rc)
+				rc = up_conv(g, &b->ru[j].c1, &o->ru[j].c1);
+			if (!rc)
+				rc = up_snake(g, &b->ru[j].s2, &o->ru[j].s2);
+			if (!rc)
+				rc = up_conv(g, &b->ru[j].c2, &o->ru[j].c2);
+		}
+	}
+	if (!rc)
+		rc = up_snake(g, &m->d_act, &g->d_act);
+	if (!rc)
+		rc = up_conv(g, &m->d_out, &g->d_out);
+	if (rc) {
+		cudaGetLastError();
+		presto_cuda_vae_free(g);
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
+
+extern "C" void presto_cuda_vae_free(presto_cuda_vae *g)
+{
+	if (!g)
+		return;
+	for (void *p : g->allocs)
+		cudaFree(p);
+	if (g->act)
+		cudaFree(g->act);
+	delete g;
+}
+
+extern "C" int presto_cuda_vae_audio_len(const presto_cuda_vae *g, int Lz)
+{
+	long long T = Lz + 2LL * g->d_in.pad - (long long)g->d_in.dil * (g->d_in.k - 1);
+	for (const gblock &b : g->blk)
+		T = (T - 1) * b.conv.stride - 2LL * b.conv.pad + b.conv.k;
+	T += 2LL * g->d_out.pad - (long long)g->d_out.dil * (g->d_out.k - 1);
+	return Lz < 1 || T < 1 || T > 0x7fffffff ? -1 : (int)T;
+}
+
+extern "C" int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const float *z, int Lz, void *s)
+{
+	const presto_oobleck_config *c = &g->c;
+	if (presto_cuda_vae_audio_len(g, Lz) < 1)
+		return (int)cudaErrorInvalidValue;
+	TRY(activations(g, Lz));
+	int L = c->latent_dim, T = Lz, Tn;
+	float scale = c->scale != 0.0f ? c->scale : 1.0f;
+	// the latent as the first conv's input (through x, cast to the activation type)
+	PRESTO_LAUNCH(grid_for((size_t)L * T), kThreads, 0, s, ct_to_tc_kernel)(g->x, z, L, T, scale);
+	TRY(presto_k::last_error());
+	TRY(zero_margins(g, g->s, L, T, g->at, s));
+	if (g->at == PRESTO_CUDA_BF16)
+		PRESTO_LAUNCH(grid_for((size_t)L * T), kThreads, 0, s, cast_rows_kernel<__nv_bfloat16>)(
+			(__nv_bfloat16 *)rows(g, g->s, L, g->at), g->x, (size_t)L * T);
+	else
+		TRY((int)cudaMemcpyAsync(rows(g, g->s, L, g->at), g->x, sizeof(float) * L * T, cudaMemcpyDeviceToDevice,
+					 (cudaStream_t)s));
+	TRY(presto_k::last_error());
+	TRY(conv(g, &g->d_in, g->x, T, false, s, &Tn));
+	T = Tn;
+	for (const gblock &b : g->blk) {
+		TRY(snake(g, &b.act, g->x, T, s));
+		TRY(conv(g, &b.conv, g->x, T, false, s, &Tn));
+		T = Tn;
+		for (const gres &u : b.ru) {
+			TRY(snake(g, &u.s1, g->x, T, s));
+			TRY(conv(g, &u.c1, g->y, T, false, s, &Tn));
+			TRY(snake(g, &u.s2, g->y, T, s));
+			TRY(conv(g, &u.c2, g->x, T, true, s, &Tn));  // x += conv1x1(...)
+		}
+	}
+	TRY(snake(g, &g->d_act, g->x, T, s));
+	TRY(conv(g, &g->d_out, g->y, T, false, s, &Tn));
+	T = Tn;
+	PRESTO_LAUNCH(grid_for((size_t)g->d_out.cout * T), kThreads, 0, s, tc_to_ct_kernel)(audio, g->y, g->d_out.cout,
+											 T, c->final_tanh);
+	return presto_k::last_error();
+}

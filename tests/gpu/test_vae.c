@@ -1,0 +1,112 @@
+/* test_vae.c - the Oobleck decoder on the device (kernels/oobleck.cu) against
+ * the CPU reference (lib/oobleck.c), random weight-normed weights: odd
+ * strides with tanh and a latent scale, and SAO's stride pattern (2, 4, 4, 8,
+ * 8; 2048x). fp32 must agree to fp32 rounding, bf16 within bf16's. Exits 77
+ * (skipped) without a CUDA device. */
+#include <cuda_runtime_api.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+#include "oobleck.h"
+#include "params.h"
+
+#include "../unit/check.h"
+#include "../unit/testrand.h"
+
+TEST_RAND_SEED(0x2545f4914f6cdd1dull);
+
+static void init_params(presto_params *ps)
+{
+	for (int i = 0; i < ps->n; i++) {
+		const presto_param_info *pi = &ps->p[i];
+		float *d = ps->data + pi->offset;
+		const char *leaf = strrchr(pi->name, '.') + 1;
+		float sd = !strcmp(leaf, "weight_v") ? 1.0f : !strcmp(leaf, "bias") ? 0.1f : 0.3f;
+		for (size_t j = 0; j < pi->numel; j++)
+			d[j] = !strcmp(leaf, "weight_g") ? 0.25f + 0.5f * (float)unif() : sd * randn();
+	}
+}
+
+static void test_case(const char *label, int channels, int n, const int *mults, const int *strides, int latent,
+		      int final_tanh, float scale, int Lz)
+{
+	presto_oobleck_config c;
+	memset(&c, 0, sizeof c);
+	c.audio_channels = 2;
+	c.channels = channels;
+	c.n_blocks = n;
+	c.downsampling_ratio = 1;
+	for (int i = 0; i < n; i++) {
+		c.c_mults[i] = mults[i];
+		c.strides[i] = strides[i];
+		c.downsampling_ratio *= strides[i];
+	}
+	c.latent_dim = latent;
+	c.encoder_out_dim = 2 * latent;
+	c.use_snake = 1;
+	c.final_tanh = final_tanh;
+	c.has_decoder = 1;
+	c.scale = scale;
+	presto_params ps;
+	presto_params_init(&ps);
+	presto_vae *m = NULL;
+	if (presto_oobleck_params(&c, "p.", 0, 1, &ps) || presto_params_alloc(&ps)) {
+		CHECK(0, "%s: parameter table: %s", label, presto_error());
+		return;
+	}
+	init_params(&ps);
+	if (presto_vae_from_params(&c, &ps, "p.", 0, 1, &m)) {
+		CHECK(0, "%s: model: %s", label, presto_error());
+		presto_params_free(&ps);
+		return;
+	}
+	int N = presto_vae_audio_len(&c, Lz);
+	size_t nz = (size_t)latent * Lz, na = (size_t)c.audio_channels * N;
+	float *z = vec(nz, 1.0f), *ref = vec(na, 0), *got = vec(na, 0);
+	CHECK(!presto_vae_decode(m, ref, z, Lz, NULL, NULL), "%s: CPU decode", label);
+	float *dz = NULL, *da = NULL;
+	cudaMalloc((void **)&dz, sizeof(float) * nz);
+	cudaMalloc((void **)&da, sizeof(float) * na);
+	cudaMemcpy(dz, z, sizeof(float) * nz, cudaMemcpyHostToDevice);
+	for (int bf = 0; bf < 2; bf++) {
+		presto_cuda_vae *g = NULL;
+		int rc = presto_cuda_vae_new(m, bf ? PRESTO_CUDA_BF16 : PRESTO_CUDA_F32, &g);
+		for (int rep = 0; rep < 2 && !rc; rep++) /* the second call reuses the activations */
+			rc = presto_cuda_vae_decode(g, da, dz, Lz, NULL);
+		if (!rc)
+			rc = (int)cudaMemcpy(got, da, sizeof(float) * na, cudaMemcpyDeviceToHost);
+		double err = 0, mx = 0;
+		size_t bad = 0;
+		for (size_t i = 0; i < na; i++) {
+			bad += !isfinite(got[i]);
+			err = fmax(err, fabs((double)got[i] - ref[i]));
+			mx = fmax(mx, fabs((double)ref[i]));
+		}
+		double rel = err / (mx > 0 ? mx : 1), tol = bf ? 3e-2 : 1e-5;
+		CHECK(!rc && !bad && rel <= tol, "%s, %s: %d latent frames -> %d samples, normalised error %.2e (tol %.0e)%s (rc %d)",
+		      label, bf ? "bf16" : "fp32", Lz, N, rel, tol, bad ? ", non-finite" : "", rc);
+		presto_cuda_vae_free(g);
+	}
+	cudaFree(dz), cudaFree(da);
+	free(z), free(ref), free(got);
+	presto_vae_free(m);
+	presto_params_free(&ps);
+}
+
+int main(void)
+{
+	int count = 0;
+	cudaError_t e = cudaGetDeviceCount(&count);
+	if (e != cudaSuccess || count == 0) {
+		printf("SKIP: no usable CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none");
+		return 77;
+	}
+	static const int m2[] = {1, 2}, s23[] = {2, 3};
+	test_case("odd strides, tanh, scale 1.5", 4, 2, m2, s23, 3, 1, 1.5f, 7);
+	static const int m5[] = {1, 2, 4, 8, 16}, s5[] = {2, 4, 4, 8, 8};
+	test_case("SAO strides (2048x)", 2, 5, m5, s5, 8, 0, 1.0f, 3);
+	return check_status();
+}
