@@ -1,6 +1,6 @@
 /* mkmodel.c - write a random-weight presto model directory for tests.
  *
- *   mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small] [--dtype f32|f16|bf16]
+ *   mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small|sao1] [--dtype f32|f16|bf16]
  *
  * config.json and tokenizer.model (trained on a few captions) first; the
  * weights then come from the models' own parameter tables (the names and
@@ -11,7 +11,13 @@
  * --size sao-small gives a DiT of Stable Audio Open Small's shape (1024 wide,
  * 16 blocks, 8 heads, qk LayerNorm, projected context, 768-wide conditioning,
  * 64 latent channels, 2048x VAE downsampling) for benchmarks; its text encoder
- * and VAE stay tiny. */
+ * and VAE stay tiny. --size sao1 gives Stable Audio Open 1.0's shapes
+ * throughout: a DiT 1536 wide with 24 blocks of 24 heads, grouped-query
+ * cross-attention to 768-wide tokens, 1536-wide global conditioning; a
+ * T5-base-shaped encoder (768 wide, 12 layers, 12 heads, d_ff 3072, 128
+ * tokens); the 2048x VAE (128 channels, c_mults 1 2 4 8 16, strides 2 4 4 8
+ * 8, 64 latent channels); sampling defaults of its reference recipe
+ * (dpmpp-3m-sde, 100 steps, cfg 7, sigma 0.3 to 500). */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -77,18 +83,20 @@ int main(int argc, char **argv)
 			i++;
 		else if (!strcmp(argv[i], "--size") && i + 1 < argc && !strcmp(argv[i + 1], "sao-small"))
 			big = 1, i++;
+		else if (!strcmp(argv[i], "--size") && i + 1 < argc && !strcmp(argv[i + 1], "sao1"))
+			big = 2, i++;
 		else if (!strcmp(argv[i], "--dtype") && i + 1 < argc && !presto_dtype_parse(argv[i + 1], &dtype) &&
 			 (dtype == PRESTO_F32 || dtype == PRESTO_F16 || dtype == PRESTO_BF16))
 			i++;
 		else if (argv[i][0] != '-' && !dir)
 			dir = argv[i];
 		else {
-			fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small] [--dtype f32|f16|bf16]\n");
+			fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small|sao1] [--dtype f32|f16|bf16]\n");
 			return 1;
 		}
 	}
 	if (!dir) {
-		fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small] [--dtype f32|f16|bf16]\n");
+		fprintf(stderr, "usage: mkmodel DIR [--seed N] [--objective v|rf|edm] [--bpm] [--size tiny|sao-small|sao1] [--dtype f32|f16|bf16]\n");
 		return 1;
 	}
 	if (mkdir(dir, 0777) && errno != EEXIST) {
@@ -96,10 +104,16 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* sizes */
-	const int DM = 32, H5 = 2, DKV = 16, DFF = 64, L5 = 2, MAXLEN = big ? 64 : 16;
-	const int CD = big ? 768 : 32, C = big ? 64 : 8, D = big ? 1024 : 64, DEPTH = big ? 16 : 3, HEADS = big ? 8 : 2;
-	const int CH = 4, QKLN = big, PROJ = big;
-	const int cm[] = {1, 2, 4}, st[] = {4, big ? 16 : 8, big ? 32 : 8};
+	const int sao1 = big == 2;
+	const int DM = sao1 ? 768 : 32, H5 = sao1 ? 12 : 2, DKV = sao1 ? 64 : 16, DFF = sao1 ? 3072 : 64;
+	const int L5 = sao1 ? 12 : 2, MAXLEN = sao1 ? 128 : big ? 64 : 16;
+	const int CD = big ? 768 : 32, C = big ? 64 : 8, D = sao1 ? 1536 : big ? 1024 : 64;
+	const int DEPTH = sao1 ? 24 : big ? 16 : 3, HEADS = sao1 ? 24 : big ? 8 : 2;
+	const int CH = sao1 ? 128 : 4, QKLN = big == 1, PROJ = big == 1;
+	/* VAE blocks: c_mults and strides */
+	const char *vae_cm = sao1 ? "1, 2, 4, 8, 16" : "1, 2, 4";
+	const char *vae_st = sao1 ? "2, 4, 4, 8, 8" : big ? "4, 16, 32" : "4, 8, 8";
+	const int ratio = sao1 || big ? 2048 : 256;
 	int n_num = bpm ? 3 : 2, GD = CD * n_num;
 
 	/* tokenizer */
@@ -142,8 +156,8 @@ int main(int argc, char **argv)
 		"{\n  \"model_type\": \"diffusion_cond\",\n  \"sample_rate\": 44100,\n  \"audio_channels\": 2,\n"
 		"  \"model\": {\n    \"io_channels\": %d,\n"
 		"    \"pretransform\": {\"type\": \"autoencoder\", \"iterate_batch\": true, \"config\": {\n"
-		"      \"encoder\": {\"type\": \"oobleck\", \"config\": {\"in_channels\": 2, \"channels\": %d, \"c_mults\": [%d, %d, %d], \"strides\": [%d, %d, %d], \"latent_dim\": %d, \"use_snake\": true}},\n"
-		"      \"decoder\": {\"type\": \"oobleck\", \"config\": {\"out_channels\": 2, \"channels\": %d, \"c_mults\": [%d, %d, %d], \"strides\": [%d, %d, %d], \"latent_dim\": %d, \"use_snake\": true, \"final_tanh\": false}},\n"
+		"      \"encoder\": {\"type\": \"oobleck\", \"config\": {\"in_channels\": 2, \"channels\": %d, \"c_mults\": [%s], \"strides\": [%s], \"latent_dim\": %d, \"use_snake\": true}},\n"
+		"      \"decoder\": {\"type\": \"oobleck\", \"config\": {\"out_channels\": 2, \"channels\": %d, \"c_mults\": [%s], \"strides\": [%s], \"latent_dim\": %d, \"use_snake\": true, \"final_tanh\": false}},\n"
 		"      \"bottleneck\": {\"type\": \"vae\"}, \"latent_dim\": %d, \"downsampling_ratio\": %d, \"io_channels\": 2}},\n"
 		"    \"conditioning\": {\"cond_dim\": %d, \"configs\": [\n"
 		"      {\"id\": \"prompt\", \"type\": \"t5\", \"config\": {\"t5_model_name\": \"tiny\", \"max_length\": %d}},\n"
@@ -154,17 +168,17 @@ int main(int argc, char **argv)
 		"      \"config\": {\"io_channels\": %d, \"embed_dim\": %d, \"depth\": %d, \"num_heads\": %d, \"cond_token_dim\": %d,\n"
 		"        \"global_cond_dim\": %d, \"project_cond_tokens\": %s, \"transformer_type\": \"continuous_transformer\"%s}}\n"
 		"  },\n"
-		"  \"presto\": {\"id\": \"presto-test-tiny\", \"description\": \"random weights, for tests only\",\n"
+		"  \"presto\": {\"id\": \"presto-test-%s\", \"description\": \"random weights, for tests only\",\n"
 		"    \"t5_config\": {\"vocab_size\": %d, \"d_model\": %d, \"d_kv\": %d, \"num_heads\": %d, \"d_ff\": %d, \"num_layers\": %d, \"feed_forward_proj\": \"relu\", \"relative_attention_num_buckets\": 32, \"relative_attention_max_distance\": 128, \"layer_norm_epsilon\": 1e-06},\n"
-		"    \"sampling\": {\"sampler\": \"%s\", \"steps\": 8, \"cfg_scale\": %s, \"schedule\": \"%s\", \"sigma_min\": 0.03, \"sigma_max\": 80, \"rho\": 7}}\n"
+		"    \"sampling\": {\"sampler\": \"%s\", \"steps\": %d, \"cfg_scale\": %s, \"schedule\": \"%s\", \"sigma_min\": %s, \"sigma_max\": %s, \"rho\": %s}}\n"
 		"}\n",
-		C, CH, cm[0], cm[1], cm[2], st[0], st[1], st[2], 2 * C, CH, cm[0], cm[1], cm[2], st[0], st[1], st[2], C,
-		C, st[0] * st[1] * st[2], CD, MAXLEN,
+		C, CH, vae_cm, vae_st, 2 * C, CH, vae_cm, vae_st, C, C, ratio, CD, MAXLEN,
 		bpm ? ",\n      {\"id\": \"bpm\", \"type\": \"number\", \"config\": {\"min_val\": 0, \"max_val\": 300}}" : "",
 		bpm ? ", \"bpm\"" : "", bpm ? ", \"bpm\"" : "", objective, C, D, DEPTH, HEADS, CD, GD, PROJ ? "true" : "false",
-		QKLN ? ", \"attn_kwargs\": {\"qk_norm\": \"ln\"}" : "", vocab, DM, DKV,
-		H5, DFF, L5, !strcmp(objective, "rf") ? "pingpong" : "dpmpp-3m-sde",
-		!strcmp(objective, "rf") ? "1" : "4.5", !strcmp(objective, "rf") ? "rf" : "karras");
+		QKLN ? ", \"attn_kwargs\": {\"qk_norm\": \"ln\"}" : "", sao1 ? "sao1" : big ? "sao-small" : "tiny", vocab, DM, DKV,
+		H5, DFF, L5, !strcmp(objective, "rf") ? "pingpong" : "dpmpp-3m-sde", sao1 ? 100 : 8,
+		!strcmp(objective, "rf") ? "1" : sao1 ? "7" : "4.5", !strcmp(objective, "rf") ? "rf" : sao1 ? "polyexponential" : "karras",
+		sao1 ? "0.3" : "0.03", sao1 ? "500" : "80", sao1 ? "1" : "7");
 	if (fclose(f)) {
 		perror(path);
 		return 2;

@@ -1,0 +1,61 @@
+# t_bench.sh - presto-bench: its report and options on the tiny random
+# model, on the CPU and on the CUDA emulator's GPU (no timing is checked:
+# benchmark figures live in docs/benchmarks.md).
+
+fake=$TOOLS/libfakecuda.so
+emu=$TOOLS/emu/libpresto-cuda.so
+nodrv="env PRESTO_LIBCUDA=$PWD/no-such-libcuda.so"
+
+json_ok() { # FILE: a valid JSON document (python3 or jq), else skip
+	if command -v python3 > /dev/null 2>&1; then
+		python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$1" || fail "invalid JSON"
+	elif command -v jq > /dev/null 2>&1; then
+		jq . "$1" > /dev/null || fail "invalid JSON"
+	fi
+}
+
+tcase "mkmodel"
+"$TOOLS/mkmodel" m > /dev/null 2>&1 || fail "mkmodel failed"
+PRESTO_MODEL=$PWD/m
+export PRESTO_MODEL
+
+tcase "the text report names every stage"
+expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 2 --warmup 0
+for w in "model      presto-test-tiny" "device     DiT: cpu; VAE: cpu" "8 steps" "3 of 3 blocks" "load" "encode" \
+	"sample" "decode" "end to end" "real time (median of 2 runs)"; do
+	expect_out "$w"
+done
+expect_out_not "GPU memory"
+
+tcase "--json: one document, a time per step, the options applied"
+expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 1 --json -n 3 --sampler euler --cfg 1 --keep 0.6
+cp "$OUT" b.json
+json_ok b.json
+for w in '"sampler": "euler"' '"steps": 3' '"cfg": 1.0' '"blocks": 2' '"depth": 3' '"runs": 1' '"encode_s"' \
+	'"sample_s"' '"decode_s"' '"end_to_end_s"' '"real_time_factor"' '"gpu_peak_bytes": null' '"latent_frames": 35'; do
+	expect_out "$w"
+done
+[ "$(grep -c '^    [0-9]' b.json)" = 3 ] || fail "step_s does not hold 3 times"
+
+tcase "bad options: exit 1"
+expect_exit 1 "$BIN/presto-bench" --keep 0
+expect_err "--keep"
+expect_exit 1 "$BIN/presto-bench" --runs 0
+expect_exit 1 "$BIN/presto-bench" --sampler nope
+expect_err "unknown sampler 'nope'"
+expect_exit 1 "$BIN/presto-bench" extra-file
+expect_exit 1 "$BIN/presto-bench" --device tpu
+expect_exit 2 $nodrv "$BIN/presto-bench" --device cuda
+expect_err "cannot use --device cuda:0"
+
+if [ -f "$emu" ]; then
+	tcase "on the emulator's GPU: both models on the device, the peak GPU memory"
+	expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=1 PRESTO_CUDA_BACKEND="$emu" "$BIN/presto-bench" --seconds 0.1 \
+		--runs 1 --warmup 0 -n 2 --json
+	expect_out '"device": "cuda:0 presto CUDA emulator'
+	expect_out '"vae_device": "cuda:0 presto CUDA emulator'
+	grep -q '"gpu_peak_bytes": [1-9]' "$OUT" || fail "no GPU peak memory"
+else
+	tcase "on the emulator's GPU"
+	skip "no $emu (make emu)"
+fi
