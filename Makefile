@@ -50,7 +50,8 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 # Hopper (H100/H200) and Ampere code, and PTX for newer GPUs
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	     -gencode arch=compute_90,code=compute_90
-GPU_TESTS := $(BUILD)/tests/gpu/test_kernels $(BUILD)/tests/gpu/test_dit $(BUILD)/tests/gpu/test_vae
+GPU_TESTS := $(BUILD)/tests/gpu/test_kernels $(BUILD)/tests/gpu/test_dit $(BUILD)/tests/gpu/test_vae \
+	     $(BUILD)/tests/gpu/test_t5
 # the backend library the tools dlopen when they use a GPU (lib/accel.c)
 CUDA_LIB  := $(BUILD)/lib/presto/libpresto-cuda.so
 endif
@@ -140,7 +141,7 @@ $(BUILD)/tests/libfakecuda.so: tests/fakecuda/libfakecuda.c
 	$(CC) $(ALL_CFLAGS) -shared -fPIC $< -o $@
 
 # ---- CUDA (kernels/, tests/gpu/) ----
-$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h lib/cuda_backend.h lib/dit_internal.h lib/dit.h lib/oobleck_internal.h Makefile
+$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h lib/cuda_backend.h lib/dit_internal.h lib/dit.h lib/oobleck_internal.h lib/t5_internal.h Makefile
 	@mkdir -p $(dir $@)
 	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC -Ikernels -Ilib -Iformats $(PKG_CFLAGS) -c $< -o $@
 
@@ -160,7 +161,8 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(CU_OBJ) $(LIB_A)
 EMU_SRC   := $(wildcard kernels/*.cu)
 EMU_OBJ   := $(patsubst kernels/%.cu,$(BUILD)/obj/emu/%.o,$(EMU_SRC)) $(BUILD)/obj/emu/emu.o $(BUILD)/obj/emu/cublas.o
 EMU_FLAGS := -DPRESTO_CUDA_EMU -Ikernels/emu -Ikernels -Ilib
-EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_dit $(BUILD)/tests/emu/test_vae $(BUILD)/tests/emu/test_emu \
+EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_dit $(BUILD)/tests/emu/test_vae \
+	     $(BUILD)/tests/emu/test_t5 $(BUILD)/tests/emu/test_emu \
 	     $(BUILD)/tests/emu/libpresto-cuda.so
 
 $(BUILD)/obj/emu/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h $(wildcard kernels/emu/*.h) Makefile

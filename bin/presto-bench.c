@@ -145,13 +145,16 @@ int main(int argc, char **argv)
 	presto_st *dst = NULL, *vst = NULL;
 	presto_dit *dit = NULL;
 	presto_vae *vae = NULL;
-	presto_accel *adit = NULL, *avae = NULL;
+	presto_accel *adit = NULL, *avae = NULL, *at5 = NULL;
 	float *cross = NULL, *mask = NULL, *global = NULL, *latent = NULL, *audio = NULL;
 	double *tstep = NULL, *samples = NULL;
-	char used[320], note[600], used_vae[320];
+	char used[320], note[600], used_vae[320], used_t5[320] = "cpu";
 	int C = mc.dit.io_channels, S = 0, N = presto_vae_audio_len(&mc.vae, T), n_runs = (int)runs;
 	double t_load = now();
 	st = presto_cond_encoder_load(&mc, &enc);
+	if (!st && presto_cond_encoder_t5(enc))
+		st = presto_accel_attach_t5(presto_cond_encoder_t5(enc), &dreq, &at5, used_t5, sizeof used_t5, note,
+					    sizeof note);
 	if (!st)
 		st = presto_model_load_dit(&mc, &dst, &dit);
 	if (!st)
@@ -227,13 +230,14 @@ int main(int argc, char **argv)
 					stepmed[k - 4] = m;
 			}
 			size_t mem_used = 0, mem_peak = 0, mem_total = 0;
-			presto_accel_memory(adit ? adit : avae, &mem_used, &mem_peak, &mem_total);
+			presto_accel_memory(adit ? adit : avae ? avae : at5, &mem_used, &mem_peak, &mem_total);
 			double rtf = seconds / med[3];
 			if (json) {
 				json_t *o = json_object(), *sv = json_array();
 				json_object_set_new(o, "model", json_string(mc.id));
 				json_object_set_new(o, "device", json_string(used));
 				json_object_set_new(o, "vae_device", json_string(used_vae));
+				json_object_set_new(o, "text_device", json_string(used_t5));
 				json_object_set_new(o, "seconds", json_real(seconds));
 				json_object_set_new(o, "latent_frames", json_integer(T));
 				json_object_set_new(o, "sampler", json_string(presto_sampler_name(g.sampler)));
@@ -259,7 +263,7 @@ int main(int argc, char **argv)
 				json_decref(o);
 			} else {
 				printf("model      %s\n", mc.id);
-				printf("device     DiT: %s; VAE: %s\n", used, used_vae);
+				printf("device     DiT: %s; VAE: %s; T5: %s\n", used, used_vae, used_t5);
 				printf("clip       %.2f s (%d latent frames), %s, %d steps, cfg %g, %d of %d blocks\n", seconds,
 				       T, presto_sampler_name(g.sampler), used_steps, g.cfg_scale, kept, depth);
 				printf("load       %.3f s (not in the figures below)\n", t_load);
@@ -285,6 +289,7 @@ int main(int argc, char **argv)
 	int rc = st ? presto_cli_status(st) : fflush(stdout) ? presto_cli_error("stdout: write error") : 0;
 	presto_accel_free(adit);
 	presto_accel_free(avae);
+	presto_accel_free(at5);
 	presto_dit_free(dit);
 	presto_vae_free(vae);
 	presto_st_close(dst);

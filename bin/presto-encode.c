@@ -6,12 +6,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accel.h"
 #include "common.h"
 #include "model.h"
 #include "ops.h"
 #include "stream.h"
 
-enum { OPT_SECONDS_START = 256, OPT_BPM, OPT_THREADS };
+enum { OPT_SECONDS_START = 256, OPT_BPM, OPT_THREADS, OPT_DEVICE, OPT_PRECISION };
 
 static const presto_cli_option options[] = {
 	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
@@ -20,7 +21,9 @@ static const presto_cli_option options[] = {
 	{"seconds", 's', "SECONDS", "length of the clip to generate (default 10)"},
 	{"seconds-start", OPT_SECONDS_START, "SECONDS", "start offset conditioning (default 0)"},
 	{"bpm", OPT_BPM, "BPM", "tempo for models with a bpm conditioner (default: 'N BPM' in the prompt)"},
-	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
+	{"device", OPT_DEVICE, "DEV", "auto, cpu, cuda or cuda:N (default: $PRESTO_DEVICE, else auto)"},
+	{"precision", OPT_PRECISION, "P", "on a GPU: auto or bf16 (TF32 matrix products) or fp32 (default auto)"},
+	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
 	{0},
 };
 
@@ -125,7 +128,7 @@ static presto_status encode_one(job *j, const char *prompt)
 int main(int argc, char **argv)
 {
 	presto_cli cli;
-	const char *arg, *model = NULL, *out = NULL;
+	const char *arg, *model = NULL, *out = NULL, *device_arg = NULL, *precision_arg = NULL;
 	job j = {.seconds = 10, .bpm = -1};
 	long long threads = 0;
 	int c;
@@ -152,8 +155,13 @@ int main(int argc, char **argv)
 			if (!presto_cli_int("--threads", arg, 1, 1024, &threads))
 				return PRESTO_EXIT_USAGE;
 			break;
+		case OPT_DEVICE: device_arg = arg; break;
+		case OPT_PRECISION: precision_arg = arg; break;
 		}
 	}
+	presto_device_req dreq;
+	if (presto_cli_device(device_arg, precision_arg, &dreq))
+		return PRESTO_EXIT_USAGE;
 	presto_set_threads((int)threads);
 	presto_model_config mc;
 	presto_status st = presto_model_config_open(model, &mc);
@@ -164,6 +172,14 @@ int main(int argc, char **argv)
 		presto_cli_warn("--bpm ignored: model %s has no bpm conditioner", mc.id);
 	presto_output o = {0};
 	st = presto_cond_encoder_load(&mc, &j.enc);
+	presto_accel *accel = NULL;
+	char device_used[320], device_note[600];
+	if (!st && presto_cond_encoder_t5(j.enc)) {
+		st = presto_accel_attach_t5(presto_cond_encoder_t5(j.enc), &dreq, &accel, device_used, sizeof device_used,
+					    device_note, sizeof device_note);
+		if (!st)
+			presto_cli_device_note(device_note);
+	}
 	if (!st) {
 		int S = presto_cond_encoder_seq_len(j.enc), G = presto_cond_encoder_global_dim(j.enc);
 		j.cross = presto_falloc((size_t)S * mc.cond_dim);
@@ -212,6 +228,7 @@ int main(int argc, char **argv)
 			st = presto_error_set(PRESTO_EINVAL, "no prompt given (arguments or lines on stdin)");
 	}
 	int rc = presto_cli_finish_stream(st, j.w, &o);
+	presto_accel_free(accel);
 	presto_cond_encoder_free(j.enc);
 	free(j.cross);
 	free(j.neg);

@@ -13,6 +13,7 @@
 #include "kernels.h"
 #include "launch.h"
 #include "oobleck_internal.h"
+#include "t5_internal.h"
 
 namespace {
 
@@ -223,6 +224,74 @@ int b_vae_decode(void *p, float *audio, const float *z, int Lz)
 	return (int)cudaMemcpy(audio, da, sizeof(float) * na, cudaMemcpyDeviceToHost);
 }
 
+struct t5_runner {
+	presto_cuda_t5 *g = nullptr;
+	presto_t5_config c;
+	void *buf = nullptr;
+	size_t cap = 0;
+};
+
+int b_t5_new(const presto_t5 *m, int tf32, void **out)
+{
+	*out = nullptr;
+	t5_runner *r = new (std::nothrow) t5_runner();
+	if (!r)
+		return (int)cudaErrorMemoryAllocation;
+	r->c = m->c;
+	int rc = presto_cuda_t5_new(m, tf32, &r->g);
+	note_memory();
+	if (rc) {
+		delete r;
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void b_t5_free(void *p)
+{
+	t5_runner *r = (t5_runner *)p;
+	if (!r)
+		return;
+	presto_cuda_t5_free(r->g);
+	cudaFree(r->buf);
+	delete r;
+}
+
+int b_t5_forward(void *p, float *out, const int *ids, const float *mask, const int *buckets, int B, int L)
+{
+	t5_runner *r = (t5_runner *)p;
+	if (B <= 0 || L <= 0)
+		return (int)cudaErrorInvalidValue;
+	size_t N = (size_t)B * L, NL = (size_t)L * L, no = N * r->c.d_model;
+	size_t need = N * 2 + NL + no;  // ids, mask (4 bytes each), buckets, out
+	if (need > r->cap) {
+		cudaFree(r->buf);
+		r->buf = nullptr;
+		r->cap = 0;
+		cudaError_t e = cudaMalloc(&r->buf, need * 4);
+		if (e != cudaSuccess) {
+			cudaGetLastError();
+			return (int)e;
+		}
+		r->cap = need;
+	}
+	int32_t *dids = (int32_t *)r->buf, *dbk = dids + N;
+	float *dmask = (float *)(dbk + NL), *dout = dmask + N;
+	cudaError_t e = cudaMemcpy(dids, ids, N * 4, cudaMemcpyHostToDevice);
+	if (e == cudaSuccess)
+		e = cudaMemcpy(dbk, buckets, NL * 4, cudaMemcpyHostToDevice);
+	if (e == cudaSuccess && mask)
+		e = cudaMemcpy(dmask, mask, N * 4, cudaMemcpyHostToDevice);
+	if (e != cudaSuccess)
+		return (int)e;
+	int rc = presto_cuda_t5_forward(r->g, dout, dids, mask ? dmask : nullptr, dbk, B, L, nullptr);
+	note_memory();
+	if (rc)
+		return rc;
+	return (int)cudaMemcpy(out, dout, no * 4, cudaMemcpyDeviceToHost);
+}
+
 void b_memory(size_t *used, size_t *peak, size_t *total)
 {
 	size_t fr = 0, tot = 0;
@@ -236,7 +305,7 @@ void b_memory(size_t *used, size_t *peak, size_t *total)
 const presto_cuda_backend table = {
 	PRESTO_CUDA_BACKEND_ABI, sizeof(presto_dit), sizeof(presto_dit_config), b_init, b_has_bf16, b_error_string,
 	b_is_oom, b_dit_new, b_dit_free, b_forward_cfg, b_vae_new, b_vae_free, b_vae_decode, sizeof(presto_vae),
-	b_memory,
+	b_t5_new, b_t5_free, b_t5_forward, sizeof(presto_t5), b_memory,
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #define PRESTO_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,6 +107,19 @@ void presto_cuda_vae_free(presto_cuda_vae *g);
 int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const float *z, int Lz, void *stream);
 /* presto_vae_audio_len() of the uploaded decoder (-1: too short or too long) */
 int presto_cuda_vae_audio_len(const presto_cuda_vae *g, int Lz);
+
+/* ---- the T5 encoder (kernels/t5.cu) ---- */
+
+struct presto_t5;
+typedef struct presto_cuda_t5 presto_cuda_t5;
+/* Upload a T5 encoder (lib/t5.c), fp32; tf32 lets its GEMMs use TF32. */
+int presto_cuda_t5_new(const struct presto_t5 *m, int tf32, presto_cuda_t5 **out);
+void presto_cuda_t5_free(presto_cuda_t5 *g);
+/* presto_t5_forward on device buffers: out [B, L, d_model] for ids [B, L]
+ * (checked by the caller), mask [B, L] or NULL, buckets [L, L]
+ * (presto_t5_buckets() of the config). */
+int presto_cuda_t5_forward(presto_cuda_t5 *g, float *out, const int32_t *ids, const float *mask,
+			   const int32_t *buckets, int B, int L, void *stream);
 
 #ifdef __cplusplus
 }

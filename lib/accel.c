@@ -15,11 +15,15 @@
 #include "dit_internal.h"
 #include "error.h"
 #include "oobleck_internal.h"
+#include "t5_internal.h"
 
 struct presto_accel {
 	const presto_cuda_backend *be;
 	presto_dit *m;          /* the model it runs: a DiT, or */
-	presto_vae *vae;        /* a VAE decoder */
+	presto_vae *vae;        /* a VAE decoder, or */
+	presto_t5 *t5;          /* a T5 encoder */
+	int32_t *bk;            /* T5: its bucket table for bk_L tokens */
+	int bk_L;
 	void *g;
 	int index;
 };
@@ -153,7 +157,8 @@ static presto_status open_device(const presto_device_req *r, const presto_cuda_b
 	*(void **)&get = dlsym(h, "presto_cuda_backend_get");
 	const presto_cuda_backend *be = get ? get() : NULL;
 	if (!be || be->abi != PRESTO_CUDA_BACKEND_ABI || be->dit_size != sizeof(presto_dit) ||
-	    be->config_size != sizeof(presto_dit_config) || be->vae_size != sizeof(presto_vae))
+	    be->config_size != sizeof(presto_dit_config) || be->vae_size != sizeof(presto_vae) ||
+	    be->t5_size != sizeof(presto_t5))
 		return decline(r, note, note_len, "the CUDA backend library was built from other sources than this tool");
 	int rc = be->init(r->index, info, info_len);
 	if (rc)
@@ -243,6 +248,56 @@ presto_status presto_accel_attach_vae(presto_vae *m, const presto_device_req *r,
 	return PRESTO_OK;
 }
 
+static presto_status accel_t5(void *ctx, float *out, const int32_t *ids, const float *mask, int B, int L)
+{
+	presto_accel *a = ctx;
+	if (a->bk_L != L) {
+		int32_t *bk = presto_malloc(sizeof(int32_t) * (size_t)L * (size_t)L);
+		if (!bk)
+			return PRESTO_ENOMEM;
+		presto_t5_buckets(bk, L, a->t5->c.num_buckets, a->t5->c.max_distance);
+		free(a->bk);
+		a->bk = bk;
+		a->bk_L = L;
+	}
+	int rc = a->be->t5_forward(a->g, out, ids, mask, a->bk, B, L);
+	if (!rc)
+		return PRESTO_OK;
+	if (a->be->is_oom(rc))
+		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory on cuda:%d encoding %d x %d tokens", a->index,
+					B, L);
+	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d: %s", a->index, a->be->error_string(rc));
+}
+
+presto_status presto_accel_attach_t5(presto_t5 *m, const presto_device_req *r, presto_accel **out, char *used,
+				     size_t used_len, char *note, size_t note_len)
+{
+	*out = NULL;
+	snprintf(used, used_len, "cpu");
+	const presto_cuda_backend *be;
+	char info[256];
+	int bf16 = 0;
+	PRESTO_TRY(open_device(r, &be, info, sizeof info, note, note_len, &bf16));
+	if (!be)
+		return PRESTO_OK;
+	presto_accel *a = presto_calloc(1, sizeof *a);
+	if (!a)
+		return PRESTO_ENOMEM;
+	a->be = be;
+	a->t5 = m;
+	a->index = r->index;
+	int rc = be->t5_new(m, bf16, &a->g); /* the fast path: TF32 GEMMs, fp32 storage */
+	if (rc) {
+		presto_status st = upload_error(a, rc, "T5 encoder", info);
+		free(a);
+		return st;
+	}
+	presto_t5_set_accel(m, accel_t5, a);
+	snprintf(used, used_len, "%s, %s", info, bf16 ? "tf32" : "fp32");
+	*out = a;
+	return PRESTO_OK;
+}
+
 void presto_accel_free(presto_accel *a)
 {
 	if (!a)
@@ -250,6 +305,10 @@ void presto_accel_free(presto_accel *a)
 	if (a->m) {
 		presto_dit_set_accel(a->m, NULL, NULL);
 		a->be->dit_free(a->g);
+	} else if (a->t5) {
+		presto_t5_set_accel(a->t5, NULL, NULL);
+		a->be->t5_free(a->g);
+		free(a->bk);
 	} else {
 		presto_vae_set_accel(a->vae, NULL, NULL);
 		a->be->vae_free(a->g);

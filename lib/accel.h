@@ -17,6 +17,7 @@
 #include "dit.h"
 #include "error.h"
 #include "oobleck.h"
+#include "t5.h"
 
 typedef enum { PRESTO_DEVICE_AUTO, PRESTO_DEVICE_CPU, PRESTO_DEVICE_CUDA } presto_device_kind;
 typedef enum { PRESTO_PRECISION_AUTO, PRESTO_PRECISION_FP32, PRESTO_PRECISION_BF16 } presto_precision;
@@ -48,6 +49,10 @@ presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, pre
  * "VAE decoder" in the messages. */
 presto_status presto_accel_attach_vae(presto_vae *m, const presto_device_req *r, presto_accel **out, char *used,
 				      size_t used_len, char *note, size_t note_len);
+/* The same for a T5 text encoder, always fp32 on the GPU: with precision
+ * auto or bf16 its GEMMs use TF32 ("tf32" in `used`), with fp32 not. */
+presto_status presto_accel_attach_t5(presto_t5 *m, const presto_device_req *r, presto_accel **out, char *used,
+				     size_t used_len, char *note, size_t note_len);
 /* Detach from the model (it runs on the CPU again) and free the GPU copy. */
 void presto_accel_free(presto_accel *a);
 

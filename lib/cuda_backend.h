@@ -14,6 +14,7 @@
 
 struct presto_dit;
 struct presto_vae;
+struct presto_t5;
 
 typedef struct presto_cuda_backend {
 	int abi;                     /* PRESTO_CUDA_BACKEND_ABI */
@@ -39,6 +40,13 @@ typedef struct presto_cuda_backend {
 	void (*vae_free)(void *g);
 	int (*vae_decode)(void *g, float *audio, const float *z, int Lz);
 	size_t vae_size;             /* sizeof(struct presto_vae) */
+	/* A T5 encoder on the device (fp32; tf32: TF32 GEMMs) and
+	 * presto_t5_forward's computation on host buffers, with the bucket
+	 * table [L, L] of presto_t5_buckets(). */
+	int (*t5_new)(const struct presto_t5 *m, int tf32, void **out);
+	void (*t5_free)(void *g);
+	int (*t5_forward)(void *g, float *out, const int *ids, const float *mask, const int *buckets, int B, int L);
+	size_t t5_size;              /* sizeof(struct presto_t5) */
 	/* bytes of device memory in use by this process's allocations, and the
 	 * peak since the device was initialised */
 	void (*memory)(size_t *used, size_t *peak, size_t *total);

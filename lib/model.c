@@ -333,6 +333,8 @@ struct presto_cond_encoder {
 	int seq_len, global_dim;
 };
 
+struct presto_t5 *presto_cond_encoder_t5(presto_cond_encoder *e) { return e->t5; }
+
 static int cond_index(const presto_model_config *c, const char *id)
 {
 	for (int k = 0; k < c->n_conds; k++)

@@ -101,6 +101,8 @@ const unsigned char *presto_budget_mask(const presto_budget *b, double sigma);
 typedef struct presto_cond_encoder presto_cond_encoder;
 presto_status presto_cond_encoder_load(const presto_model_config *c, presto_cond_encoder **out);
 void presto_cond_encoder_free(presto_cond_encoder *e);
+/* Its T5 text encoder (NULL when the model has none), e.g. to put it on a GPU. */
+struct presto_t5 *presto_cond_encoder_t5(presto_cond_encoder *e);
 /* Width of the sequence (tokens) and of the global vector it produces. */
 int presto_cond_encoder_seq_len(const presto_cond_encoder *e);
 int presto_cond_encoder_global_dim(const presto_cond_encoder *e);

@@ -480,6 +480,12 @@ presto_status presto_t5_run(const presto_t5 *m, float *out, const int32_t *ids, 
 	return PRESTO_OK;
 }
 
+void presto_t5_set_accel(presto_t5 *m, presto_t5_accel_fn fn, void *ctx)
+{
+	m->accel = fn;
+	m->accel_ctx = fn ? ctx : NULL;
+}
+
 presto_status presto_t5_forward(presto_t5 *m, float *out, const int32_t *ids, const float *mask, int B, int L,
 				presto_hook hook, void *hook_ctx)
 {
@@ -494,6 +500,8 @@ presto_status presto_t5_forward(presto_t5 *m, float *out, const int32_t *ids, co
 		if (ids[n] < 0 || ids[n] >= c->vocab_size)
 			return presto_error_set(PRESTO_EINVAL, "t5: token id %d at %zu outside [0, %d)", (int)ids[n], n,
 						c->vocab_size);
+	if (m->accel && !hook)
+		return m->accel(m->accel_ctx, out, ids, mask, B, L);
 	/* floats: h, x, tmp [N, D]; q, k, v, att [N, I]; f1, f2 [N, F]; bias [H, L, L] */
 	size_t per_row = 3 * (size_t)D + 4 * (size_t)I + 2 * (size_t)F;
 	if (!presto_mul_size(N, per_row, &need) || !presto_mul_size(NL, (size_t)H, &t) || need + t < need)

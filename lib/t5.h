@@ -49,6 +49,13 @@ void presto_t5_buckets(int32_t *buckets, int L, int num_buckets, int max_distanc
 presto_status presto_t5_forward(presto_t5 *m, float *out, const int32_t *ids, const float *mask, int B, int L,
 				presto_hook hook, void *hook_ctx);
 
+/* An accelerator (a GPU) for presto_t5_forward: called with its arguments
+ * (the ids checked) when set and no hook is asked for. fn NULL goes back to
+ * the CPU; the model keeps fn and ctx without owning ctx. */
+typedef presto_status (*presto_t5_accel_fn)(void *ctx, float *out, const int32_t *ids, const float *mask, int B,
+					    int L);
+void presto_t5_set_accel(presto_t5 *m, presto_t5_accel_fn fn, void *ctx);
+
 /* ---- parameters (training) ---- */
 
 /* Declare every tensor of the encoder in `ps` (names = prefix + the HF

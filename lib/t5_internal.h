@@ -23,6 +23,8 @@ struct presto_t5 {
 	const float *rel_bias;   /* [num_buckets, H] (block 0) */
 	const float *final_ln;   /* [D] */
 	t5_block *blocks;        /* [num_layers] */
+	presto_t5_accel_fn accel; /* presto_t5_set_accel() */
+	void *accel_ctx;
 };
 
 /* The buffers of one layer's forward (N = B*L token rows). */

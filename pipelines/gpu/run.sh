@@ -35,14 +35,14 @@ export PRESTO_QUIET=1
 cat "$OUT/device.txt"
 
 if [ "$PART" = tests ] || [ "$PART" = all ]; then
-	for t in test_kernels test_dit test_vae; do
+	for t in test_kernels test_dit test_vae test_t5; do
 		echo "== $t"
 		"$B/tests/gpu/$t"
 		echo "exit $?"
 	done > "$OUT/test-gpu.log" 2>&1
 	grep -E "^(FAIL|passed|FAILED|exit|SKIP)" "$OUT/test-gpu.log"
 	if command -v compute-sanitizer > /dev/null; then
-		for t in test_kernels test_dit test_vae; do
+		for t in test_kernels test_dit test_vae test_t5; do
 			echo "== memcheck $t"
 			compute-sanitizer --tool memcheck --leak-check full "$B/tests/gpu/$t" | tail -n 4
 			echo "== racecheck $t"

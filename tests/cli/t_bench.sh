@@ -54,6 +54,7 @@ if [ -f "$emu" ]; then
 		--runs 1 --warmup 0 -n 2 --json
 	expect_out '"device": "cuda:0 presto CUDA emulator'
 	expect_out '"vae_device": "cuda:0 presto CUDA emulator'
+	expect_out '"text_device": "cuda:0 presto CUDA emulator'
 	grep -q '"gpu_peak_bytes": [1-9]' "$OUT" || fail "no GPU peak memory"
 else
 	tcase "on the emulator's GPU"

@@ -112,6 +112,22 @@ if [ -f "$emu" ]; then
 	expect_err "presto-decode: cannot use --device cuda:3: no CUDA device"
 	expect_exit 1 "$BIN/presto-decode" --device cpu --precision bf16 --stream cpu.st
 	expect_err "bf16 runs on a GPU only"
+	tcase "presto-encode on the emulator's GPU: fp32 matches the CPU, auto (TF32) too"
+	"$TOOLS/mutstream" dump 0 cross_attn_cond < cond.st > c_cpu.raw
+	expect_ok $gpu "$BIN/presto-encode" --device cuda --precision fp32 "a quiet test"
+	"$TOOLS/mutstream" dump 0 cross_attn_cond < "$OUT" > c_gpu.raw
+	"$TOOLS/cmpraw" c_cpu.raw c_gpu.raw 1e-5 > cmp.txt || fail "fp32 conditioning: $(cat cmp.txt)"
+	expect_ok $gpu "$BIN/presto-encode" "a quiet test"
+	[ ! -s "$ERR" ] || fail "stderr not empty: $(cat "$ERR")"
+	"$TOOLS/mutstream" dump 0 cross_attn_cond < "$OUT" > c_gpu.raw
+	"$TOOLS/cmpraw" c_cpu.raw c_gpu.raw 1e-2 > cmp.txt || fail "tf32 conditioning: $(cat cmp.txt)"
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-encode" "a quiet test"
+	expect_err "presto-encode: out of GPU memory uploading the T5 encoder"
+	expect_exit 2 $nodrv "$BIN/presto-encode" --device cuda "a quiet test"
+	expect_err "presto-encode: cannot use --device cuda:0: no CUDA device"
+	expect_exit 1 "$BIN/presto-encode" --device cuda:x "a quiet test"
+	expect_err "--device: device 'cuda:x'"
+	rm -f c_cpu.raw c_gpu.raw
 	expect_clean_dir cond.st cpu.st m fp32.st cpu.raw fp32.raw bf16.raw cmp.txt auto.st a_cpu.raw a_fp32.raw \
 		a_bf16.raw
 else

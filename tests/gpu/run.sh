@@ -3,7 +3,7 @@
 # reference. Skips (exit 0) where nvcc was not found or no CUDA device can be
 # used, so it never fails a machine without a GPU.
 : "${BUILD:=build}"
-set -- "$BUILD"/tests/gpu/test_kernels "$BUILD"/tests/gpu/test_dit "$BUILD"/tests/gpu/test_vae
+set -- "$BUILD"/tests/gpu/test_kernels "$BUILD"/tests/gpu/test_dit "$BUILD"/tests/gpu/test_vae "$BUILD"/tests/gpu/test_t5
 if [ ! -x "$1" ]; then
 	echo "test-gpu: SKIP (no nvcc: the CUDA kernels were not built)"
 	exit 0
