@@ -18,6 +18,8 @@
 #include <new>
 #include <vector>
 
+#include <mma.h>
+
 #include "kernels.h"
 #include "launch.h"
 #include "oobleck_internal.h"
@@ -79,6 +81,57 @@ __global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int 
 		size_t t = i % T, c = i / T;
 		float v = x[t * C + c];
 		audio[i] = final_tanh ? tanhf(v) : v;
+	}
+}
+
+// Stride-1 convolution as an implicit GEMM on tensor cores (bf16 in, fp32
+// accumulation): a block computes 64 frames x 64 output channels, each of its
+// 4 warps a 32 x 32 corner (2 x 2 fragments), summing over the taps and the
+// input channels 16 at a time, the operands read straight from the
+// time-major input (rows shifted by the tap: the zero margins pad) and the
+// [K, Cout, Cin] weights. Needs Cin % 16 == 0, Cout % 64 == 0, and 64 rows of
+// readable memory after the input's last row (outputs past T are dropped).
+constexpr int kTileT = 64, kTileC = 64;
+
+__global__ void __launch_bounds__(128)
+	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
+		       int Cout, int K, int dil, int pad, int accumulate)
+{
+	using namespace nvcuda;
+	__shared__ float tile[4][32 * 32];
+	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+	int t0 = blockIdx.x * kTileT + (warp >> 1) * 32, c0 = blockIdx.y * kTileC + (warp & 1) * 32;
+	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+	wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[2];
+	wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bm[2];
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			wmma::fill_fragment(acc[i][j], 0.0f);
+	for (int k = 0; k < K; k++) {
+		const __nv_bfloat16 *xk = x + ((ptrdiff_t)t0 + (ptrdiff_t)k * dil - pad) * Cin;
+		const __nv_bfloat16 *wk = w + ((size_t)k * Cout + c0) * Cin;
+		for (int ci = 0; ci < Cin; ci += 16) {
+			for (int i = 0; i < 2; i++)
+				wmma::load_matrix_sync(a[i], xk + (ptrdiff_t)16 * i * Cin + ci, Cin);
+			for (int j = 0; j < 2; j++)
+				wmma::load_matrix_sync(bm[j], wk + (size_t)16 * j * Cin + ci, Cin);
+			for (int i = 0; i < 2; i++)
+				for (int j = 0; j < 2; j++)
+					wmma::mma_sync(acc[i][j], a[i], bm[j], acc[i][j]);
+		}
+	}
+	float *tw = tile[warp];
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			wmma::store_matrix_sync(tw + 16 * i * 32 + 16 * j, acc[i][j], 32, wmma::mem_row_major);
+	__syncwarp();
+	for (int e = lane; e < 32 * 32; e += 32) {
+		int t = t0 + e / 32, co = c0 + e % 32;
+		if (t >= T)
+			continue;
+		float v = tw[e] + (b ? b[co] : 0.0f);
+		float *yp = y + (size_t)t * Cout + co;
+		*yp = accumulate ? *yp + v : v;
 	}
 }
 
@@ -222,6 +275,14 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 	if (!cv->transposed) {
 		int Tout = Tin + 2 * cv->pad - cv->dil * (cv->k - 1);  // stride 1
 		*Tout_out = Tout;
+		if (g->at == PRESTO_CUDA_BF16 && cv->cin % 16 == 0 && cv->cout % kTileC == 0 && Tout == Tin) {
+			dim3 grid((Tout + kTileT - 1) / kTileT, cv->cout / kTileC);
+			PRESTO_LAUNCH(grid, 128, 0, s, conv_tc_kernel)(y, (const __nv_bfloat16 *)x,
+								       (const __nv_bfloat16 *)cv->w, cv->b, Tout,
+								       cv->cin, cv->cout, cv->k, cv->dil, cv->pad,
+								       accumulate);
+			return presto_k::last_error();
+		}
 		if (!accumulate)
 			TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
 		else if (cv->b)
@@ -271,7 +332,7 @@ int activations(presto_cuda_vae *g, int Lz)
 	size_t cmax = c->latent_dim;
 	for (const gblock &b : g->blk)
 		cmax = cmax > (size_t)b.conv.cin ? cmax : (size_t)b.conv.cin;
-	size_t frames = widest + 2 * (size_t)g->margin * cmax + (size_t)c->latent_dim * Lz;
+	size_t frames = widest + (2 * (size_t)g->margin + kTileT) * cmax + (size_t)c->latent_dim * Lz;
 	size_t bytes = frames * (4 + 4 + esize(g->at)) + 3 * 256;
 	if (g->act)
 		cudaFree(g->act);

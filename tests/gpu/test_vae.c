@@ -1,7 +1,7 @@
 /* test_vae.c - the Oobleck decoder on the device (kernels/oobleck.cu) against
  * the CPU reference (lib/oobleck.c), random weight-normed weights: odd
  * strides with tanh and a latent scale, and SAO's stride pattern (2, 4, 4, 8,
- * 8; 2048x). fp32 must agree to fp32 rounding, bf16 within bf16's. Exits 77
+ * 8; 2048x), and widths that take the tensor-core convolution. fp32 must agree to fp32 rounding, bf16 within bf16's. Exits 77
  * (skipped) without a CUDA device. */
 #include <cuda_runtime_api.h>
 #include <math.h>
@@ -108,5 +108,8 @@ int main(void)
 	test_case("odd strides, tanh, scale 1.5", 4, 2, m2, s23, 3, 1, 1.5f, 7);
 	static const int m5[] = {1, 2, 4, 8, 16}, s5[] = {2, 4, 4, 8, 8};
 	test_case("SAO strides (2048x)", 2, 5, m5, s5, 8, 0, 1.0f, 3);
+	/* widths multiples of 64: the bf16 convolutions on tensor cores */
+	static const int m22[] = {1, 2}, s22[] = {2, 2};
+	test_case("64 and 128 channels (tensor cores)", 64, 2, m22, s22, 64, 1, 1.0f, 37);
 	return check_status();
 }

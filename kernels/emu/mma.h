@@ -1,0 +1,109 @@
+/* mma.h (presto's CUDA emulator): the warp matrix functions (nvcuda::wmma)
+ * for the 16x16x16 bf16 shape with fp32 accumulators. Every lane holds the
+ * whole tile (num_elements = the tile's size, in the logical row-major order
+ * of the matrix), so code that treats fragment elements alike, as portable
+ * wmma code must, computes what a GPU computes; each call is a warp
+ * collective (the lanes must be converged, or the emulator stops). Products
+ * are summed in fp32 in k order. */
+#ifndef PRESTO_EMU_MMA_H
+#define PRESTO_EMU_MMA_H
+
+#include "cuda_bf16.h"
+#include "emu_device.h"
+
+namespace nvcuda {
+namespace wmma {
+
+struct row_major {};
+struct col_major {};
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <class Use, int M, int N, int K> struct shape_of;
+template <int M, int N, int K> struct shape_of<matrix_a, M, N, K> {
+	static constexpr int rows = M, cols = K;
+};
+template <int M, int N, int K> struct shape_of<matrix_b, M, N, K> {
+	static constexpr int rows = K, cols = N;
+};
+template <int M, int N, int K> struct shape_of<accumulator, M, N, K> {
+	static constexpr int rows = M, cols = N;
+};
+
+template <class Use, int M, int N, int K, class T, class Layout = void> struct fragment {
+	static constexpr int rows = shape_of<Use, M, N, K>::rows, cols = shape_of<Use, M, N, K>::cols;
+	static constexpr int num_elements = rows * cols;
+	T x[num_elements];
+};
+
+template <class Use, int M, int N, int K, class T, class L>
+inline void fill_fragment(fragment<Use, M, N, K, T, L> &f, T v)
+{
+	__syncwarp();
+	for (int i = 0; i < f.num_elements; i++)
+		f.x[i] = v;
+}
+
+template <class Use, int M, int N, int K, class T>
+inline void load_matrix_sync(fragment<Use, M, N, K, T, row_major> &f, const T *p, unsigned ldm)
+{
+	__syncwarp();
+	for (int r = 0; r < f.rows; r++)
+		for (int c = 0; c < f.cols; c++)
+			f.x[r * f.cols + c] = p[(size_t)r * ldm + c];
+}
+
+template <class Use, int M, int N, int K, class T>
+inline void load_matrix_sync(fragment<Use, M, N, K, T, col_major> &f, const T *p, unsigned ldm)
+{
+	__syncwarp();
+	for (int r = 0; r < f.rows; r++)
+		for (int c = 0; c < f.cols; c++)
+			f.x[r * f.cols + c] = p[(size_t)c * ldm + r];
+}
+
+template <int M, int N, int K>
+inline void load_matrix_sync(fragment<accumulator, M, N, K, float> &f, const float *p, unsigned ldm, layout_t l)
+{
+	__syncwarp();
+	for (int r = 0; r < M; r++)
+		for (int c = 0; c < N; c++)
+			f.x[r * N + c] = l == mem_row_major ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r];
+}
+
+template <int M, int N, int K>
+inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm, layout_t l)
+{
+	__syncwarp();
+	for (int r = 0; r < M; r++)
+		for (int c = 0; c < N; c++)
+			(l == mem_row_major ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]) = f.x[r * N + c];
+	__syncwarp();
+}
+
+inline float as_float(float v) { return v; }
+inline float as_float(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <int M, int N, int K, class T, class LA, class LB>
+inline void mma_sync(fragment<accumulator, M, N, K, float> &d, const fragment<matrix_a, M, N, K, T, LA> &a,
+		     const fragment<matrix_b, M, N, K, T, LB> &b, const fragment<accumulator, M, N, K, float> &c)
+{
+	__syncwarp();
+	float out[M * N];
+	for (int i = 0; i < M; i++)
+		for (int j = 0; j < N; j++) {
+			float s = c.x[i * N + j];
+			for (int k = 0; k < K; k++)
+				s += as_float(a.x[i * K + k]) * as_float(b.x[k * N + j]);
+			out[i * N + j] = s;
+		}
+	for (int i = 0; i < M * N; i++)
+		d.x[i] = out[i];
+}
+
+}  // namespace wmma
+}  // namespace nvcuda
+
+#endif
