@@ -7,6 +7,8 @@
 // (an all-masked row attends uniformly).
 #include <float.h>
 
+#include <mma.h>
+
 #include "kernels.h"
 #include "launch.h"
 
@@ -114,6 +116,152 @@ int launch_dpl(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, 
 	return presto_k::last_error();
 }
 
+// The bf16 path on tensor cores (wmma), for Dh a multiple of 16 up to 128: a
+// block holds 64 queries of one head (a warp 16 of them) and walks the keys
+// 64 at a time. Q, K and V tiles are staged in shared memory (zeros past the
+// ends); a warp's scores S = Q K^T (16 x 64) land in shared memory, where
+// lane pairs run the online softmax over its rows and write P in bf16; the
+// output O (16 x Dh, fp32) stays in shared memory, rescaled by the lanes and
+// accumulated by O += P V on the tensor cores.
+constexpr int kTcQ = 64, kTcK = 64;
+
+__global__ void __launch_bounds__(128)
+	attn_tc_kernel(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v,
+		       int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
+		       const float *key_mask)
+{
+	using namespace nvcuda;
+	int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kTcQ, kvh = h / (H / KVH);
+	int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+	PRESTO_DYNAMIC_SMEM(unsigned char, sm);
+	__nv_bfloat16 *Qs = (__nv_bfloat16 *)sm;                 // [64][Dh]
+	__nv_bfloat16 *Ks = Qs + kTcQ * Dh, *Vs = Ks + kTcK * Dh; // [64][Dh] each
+	float *Ss = (float *)(Vs + kTcK * Dh);                     // [4][16][64]
+	__nv_bfloat16 *Ps = (__nv_bfloat16 *)(Ss + 4 * 16 * kTcK); // [4][16][64]
+	float *Os = (float *)(Ps + 4 * 16 * kTcK);                 // [4][16][Dh]
+	float *Ms = Os + 4 * 16 * Dh, *Ls = Ms + 4 * 16, *Cs = Ls + 4 * 16;  // [4][16] each
+	float *S = Ss + warp * 16 * kTcK, *O = Os + warp * 16 * Dh;
+	__nv_bfloat16 *P = Ps + warp * 16 * kTcK;
+	const __nv_bfloat16 zero = __float2bfloat16(0.0f);
+
+	for (int i = tid; i < kTcQ * Dh; i += blockDim.x) {
+		int r = i / Dh, d = i % Dh, t = q0 + r;
+		Qs[i] = t < Tq ? q[((size_t)b * Tq + t) * qs + (size_t)h * Dh + d] : zero;
+	}
+	for (int i = lane; i < 16 * Dh; i += 32)
+		O[i] = 0.0f;
+	if (lane < 16) {
+		Ms[warp * 16 + lane] = -INFINITY;
+		Ls[warp * 16 + lane] = 0.0f;
+	}
+	int row = lane >> 1, half = lane & 1;  // a lane pair per query row
+	int tq = q0 + warp * 16 + row;
+	for (int k0 = 0; k0 < Tk; k0 += kTcK) {
+		__syncthreads();  // the last tiles are consumed (Q is staged)
+		for (int i = tid; i < kTcK * Dh; i += blockDim.x) {
+			int j = i / Dh, d = i % Dh, t = k0 + j;
+			bool in = t < Tk;
+			Ks[i] = in ? k[((size_t)b * Tk + t) * ks + (size_t)kvh * Dh + d] : zero;
+			Vs[i] = in ? v[((size_t)b * Tk + t) * vs + (size_t)kvh * Dh + d] : zero;
+		}
+		__syncthreads();
+		// S = Q_w K^T
+		for (int n = 0; n < kTcK / 16; n++) {
+			wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+			wmma::fill_fragment(acc, 0.0f);
+			for (int d = 0; d < Dh; d += 16) {
+				wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+				wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+				wmma::load_matrix_sync(fa, Qs + warp * 16 * Dh + d, Dh);
+				wmma::load_matrix_sync(fb, Ks + n * 16 * Dh + d, Dh);
+				wmma::mma_sync(acc, fa, fb, acc);
+			}
+			wmma::store_matrix_sync(S + n * 16, acc, kTcK, wmma::mem_row_major);
+		}
+		__syncwarp();
+		// online softmax of the warp's 16 rows, 32 columns per lane
+		float *sr = S + row * kTcK;
+		float mx = -INFINITY;
+		for (int c = half * 32; c < half * 32 + 32; c++) {
+			int j = k0 + c;
+			float s;
+			if (j < Tk) {
+				s = sr[c] * scale;
+				if (bias && tq < Tq)
+					s += bias[((size_t)h * Tq + tq) * Tk + j];
+				if (key_mask && key_mask[(size_t)b * Tk + j] == 0.0f)
+					s += -FLT_MAX;
+			} else {
+				s = -INFINITY;
+			}
+			sr[c] = s;
+			mx = fmaxf(mx, s);
+		}
+		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+		float m_old = Ms[warp * 16 + row], mn = fmaxf(m_old, mx), sum = 0.0f;
+		for (int c = half * 32; c < half * 32 + 32; c++) {
+			float p = k0 + c < Tk ? expf(sr[c] - mn) : 0.0f;
+			sum += p;
+			P[row * kTcK + c] = __float2bfloat16(p);
+		}
+		sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+		float corr = expf(m_old - mn);
+		__syncwarp();
+		if (!half) {
+			Ms[warp * 16 + row] = mn;
+			Ls[warp * 16 + row] = Ls[warp * 16 + row] * corr + sum;
+			Cs[warp * 16 + row] = corr;
+		}
+		__syncwarp();
+		for (int i = lane; i < 16 * Dh; i += 32)
+			O[i] *= Cs[warp * 16 + i / Dh];
+		__syncwarp();
+		// O += P V
+		for (int n = 0; n < Dh / 16; n++) {
+			wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+			wmma::load_matrix_sync(acc, O + n * 16, Dh, wmma::mem_row_major);
+			for (int c = 0; c < kTcK; c += 16) {
+				wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+				wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+				wmma::load_matrix_sync(fa, P + c, kTcK);
+				wmma::load_matrix_sync(fb, Vs + c * Dh + n * 16, Dh);
+				wmma::mma_sync(acc, fa, fb, acc);
+			}
+			wmma::store_matrix_sync(O + n * 16, acc, Dh, wmma::mem_row_major);
+		}
+		__syncwarp();
+	}
+	for (int i = lane; i < 16 * Dh; i += 32) {
+		int r = i / Dh, d = i % Dh, t = q0 + warp * 16 + r;
+		if (t < Tq)
+			o[((size_t)b * Tq + t) * (size_t)H * Dh + (size_t)h * Dh + d] =
+				__float2bfloat16(O[i] / Ls[warp * 16 + r]);
+	}
+}
+
+size_t tc_smem(int Dh)
+{
+	return 2 * ((size_t)kTcQ * Dh + 2 * (size_t)kTcK * Dh + 4 * 16 * kTcK) + 4 * (4 * 16 * (size_t)kTcK) +
+	       4 * (4 * 16 * (size_t)Dh + 3 * 4 * 16);
+}
+
+int attention_tc(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, int B,
+		 int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
+		 const float *key_mask, void *stream)
+{
+	size_t smem = tc_smem(Dh);
+	if (smem > 48 * 1024) {
+		cudaError_t e = cudaFuncSetAttribute((const void *)attn_tc_kernel,
+						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		if (e != cudaSuccess)
+			return (int)e;
+	}
+	dim3 grid((Tq + kTcQ - 1) / kTcQ, H, B);
+	PRESTO_LAUNCH(grid, 128, smem, stream, attn_tc_kernel)(o, q, k, v, Tq, Tk, H, KVH, Dh, qs, ks, vs, scale, bias,
+								  key_mask);
+	return presto_k::last_error();
+}
+
 template <class T>
 int attention(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks,
 	      int vs, float scale, const float *bias, const float *key_mask, void *stream)
@@ -145,6 +293,10 @@ extern "C" int presto_cuda_attention_forward_bf16(void *o, const void *q, const 
 						  const float *bias, const float *key_mask, void *stream)
 {
 	typedef __nv_bfloat16 bf;
+	if (B > 0 && Tq > 0 && Tk > 0 && H > 0 && KVH > 0 && H % KVH == 0 && Dh % 16 == 0 && Dh <= 128 && B <= 65535 &&
+	    H <= 65535)
+		return attention_tc((bf *)o, (const bf *)q, (const bf *)k, (const bf *)v, B, Tq, Tk, H, KVH, Dh, qs, ks, vs,
+				    scale, bias, key_mask, stream);
 	return attention((bf *)o, (const bf *)q, (const bf *)k, (const bf *)v, B, Tq, Tk, H, KVH, Dh, qs, ks, vs, scale,
 			 bias, key_mask, stream);
 }

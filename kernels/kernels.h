@@ -59,7 +59,9 @@ void presto_cuda_blas_release(void);
 int presto_cuda_attention_forward(float *o, const float *q, const float *k, const float *v, int B, int Tq, int Tk,
 				  int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
 				  const float *key_mask, void *stream);
-/* the same with q, k, v and o stored in bf16 (arithmetic in fp32) */
+/* the same with q, k, v and o stored in bf16: on tensor cores (P in bf16,
+ * fp32 accumulation and softmax) when Dh is a multiple of 16 up to 128, else
+ * fp32 arithmetic on CUDA cores */
 int presto_cuda_attention_forward_bf16(void *o, const void *q, const void *k, const void *v, int B, int Tq, int Tk,
 				       int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
 				       const float *key_mask, void *stream);

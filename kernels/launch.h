@@ -11,7 +11,7 @@
 /* kernel<<<grid, block, smem, stream>>>(args) */
 #define PRESTO_LAUNCH(grid, block, smem, stream, ...) __VA_ARGS__<<<(grid), (block), (smem), (cudaStream_t)(stream)>>>
 #define PRESTO_DYNAMIC_SMEM(type, name)                                                                               \
-	extern __shared__ __align__(16) unsigned char presto_dynamic_smem_[];                                         \
+	extern __shared__ __align__(128) unsigned char presto_dynamic_smem_[];                                         \
 	type *name = (type *)presto_dynamic_smem_
 #endif
 

@@ -98,7 +98,7 @@ __global__ void __launch_bounds__(128)
 		       int Cout, int K, int dil, int pad, int accumulate)
 {
 	using namespace nvcuda;
-	__shared__ float tile[4][32 * 32];
+	__shared__ __align__(32) float tile[4][32 * 32];
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int t0 = blockIdx.x * kTileT + (warp >> 1) * 32, c0 = blockIdx.y * kTileC + (warp & 1) * 32;
 	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];

@@ -45,7 +45,8 @@ constexpr size_t kMaxSmem = 227 << 10;
 
 std::vector<thread_state> threads(kMaxThreads);
 const std::function<void()> *body_fn;
-std::vector<unsigned char> smem_buf;
+unsigned char *smem_buf;  // 256-byte aligned, like the GPU's shared memory base
+size_t smem_cap;
 std::mutex launch_lock;
 cudaError_t last_err = cudaSuccess;
 
@@ -264,7 +265,7 @@ void syncwarp(unsigned mask)
 	warp_collective(mask, 0, all);
 }
 
-void *dynamic_smem() { return smem_buf.data(); }
+void *dynamic_smem() { return smem_buf; }
 
 void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body)
 {
@@ -277,7 +278,14 @@ void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &b
 		last_err = cudaErrorInvalidConfiguration;
 		return;
 	}
-	smem_buf.assign(smem ? smem : 1, 0xff);  // uninitialised shared memory reads as NaN
+	if (smem > smem_cap || !smem_buf) {
+		free(smem_buf);
+		smem_cap = (smem + 255) & ~(size_t)255;
+		smem_buf = (unsigned char *)aligned_alloc(256, smem_cap ? smem_cap : 256);
+		if (!smem_buf)
+			fail("no memory for %zu bytes of shared memory", smem);
+	}
+	memset(smem_buf, 0xff, smem);  // uninitialised shared memory reads as NaN
 	grid_dim = grid;
 	block_dim = block;
 	body_fn = &body;

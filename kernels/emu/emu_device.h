@@ -31,7 +31,7 @@
 #define __restrict__ __restrict
 #define __launch_bounds__(...)
 #define __shared__ static
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 #define __constant__ static
 
 struct dim3 {
@@ -55,7 +55,7 @@ void syncwarp(unsigned mask);
 void warp_collective(unsigned mask, uint64_t v, uint64_t all[32]);
 unsigned lane_id();
 void *dynamic_smem();
-[[noreturn]] void fail(const char *fmt, ...);
+[[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* run body once per thread of every block (in block order) */
 void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);

@@ -38,6 +38,15 @@ template <class Use, int M, int N, int K, class T, class Layout = void> struct f
 	T x[num_elements];
 };
 
+/* wmma's operand rules: 256-bit aligned pointers, ldm a multiple of 16 bytes */
+inline void check_operand(const void *p, unsigned ldm, size_t elem)
+{
+	if ((uintptr_t)p % 32)
+		presto_emu::fail("wmma: operand pointer %p is not 32-byte aligned", p);
+	if (ldm * elem % 16)
+		presto_emu::fail("wmma: ldm %u elements is not a multiple of 16 bytes", ldm);
+}
+
 template <class Use, int M, int N, int K, class T, class L>
 inline void fill_fragment(fragment<Use, M, N, K, T, L> &f, T v)
 {
@@ -49,6 +58,7 @@ inline void fill_fragment(fragment<Use, M, N, K, T, L> &f, T v)
 template <class Use, int M, int N, int K, class T>
 inline void load_matrix_sync(fragment<Use, M, N, K, T, row_major> &f, const T *p, unsigned ldm)
 {
+	check_operand(p, ldm, sizeof(T));
 	__syncwarp();
 	for (int r = 0; r < f.rows; r++)
 		for (int c = 0; c < f.cols; c++)
@@ -58,6 +68,7 @@ inline void load_matrix_sync(fragment<Use, M, N, K, T, row_major> &f, const T *p
 template <class Use, int M, int N, int K, class T>
 inline void load_matrix_sync(fragment<Use, M, N, K, T, col_major> &f, const T *p, unsigned ldm)
 {
+	check_operand(p, ldm, sizeof(T));
 	__syncwarp();
 	for (int r = 0; r < f.rows; r++)
 		for (int c = 0; c < f.cols; c++)
@@ -67,6 +78,7 @@ inline void load_matrix_sync(fragment<Use, M, N, K, T, col_major> &f, const T *p
 template <int M, int N, int K>
 inline void load_matrix_sync(fragment<accumulator, M, N, K, float> &f, const float *p, unsigned ldm, layout_t l)
 {
+	check_operand(p, ldm, sizeof(float));
 	__syncwarp();
 	for (int r = 0; r < M; r++)
 		for (int c = 0; c < N; c++)
@@ -76,6 +88,7 @@ inline void load_matrix_sync(fragment<accumulator, M, N, K, float> &f, const flo
 template <int M, int N, int K>
 inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm, layout_t l)
 {
+	check_operand(p, ldm, sizeof(float));
 	__syncwarp();
 	for (int r = 0; r < M; r++)
 		for (int c = 0; c < N; c++)

@@ -322,6 +322,11 @@ int main(void)
 	test_attention(1, 3, 33, 1, 1, 256, 0, 0, 0);
 	test_attention(2, 37, 37, 4, 4, 32, 0, 0, 1);
 	test_attention(2, 21, 5, 8, 2, 64, 1, 1, 1);
+	/* tensor cores: several query and key tiles, Dh 128, an item all masked */
+	test_attention(2, 130, 150, 2, 1, 64, 1, 2, 1);
+	test_attention(1, 70, 65, 2, 2, 128, 0, 0, 1);
+	/* bf16 with Dh not a multiple of 16: the CUDA-core kernel */
+	test_attention(1, 19, 33, 2, 1, 40, 1, 1, 1);
 	test_rope_qknorm(13, 4, 32, 32, 0, 0);
 	test_rope_qknorm(13, 4, 64, 32, 1, 0);
 	test_rope_qknorm(5, 3, 48, 24, 2, 0);
