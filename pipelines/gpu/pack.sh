@@ -7,8 +7,19 @@
 # but not OpenBLAS, msgpack-c, jansson, libsndfile, sentencepiece, libpng).
 # Then, on the device machine: sh pipelines/gpu/run.sh (docs/gpu.md).
 #
-#   sh pipelines/gpu/pack.sh        (about 40 MB in .gpu/)
+#   sh pipelines/gpu/pack.sh [--reference SAT_GIT_DIR KD_GIT_DIR]
+#
+# --reference also copies snapshots of stable-audio-tools and k-diffusion
+# (git directories, e.g. from the fetch tool) into .gpu/ref for
+# pipelines/gpu/reference.py: run there, never part of presto.
 set -e
+ref_sat=
+ref_kd=
+if [ "$1" = --reference ]; then
+	ref_sat=$2
+	ref_kd=$3
+	[ -d "$ref_sat" ] && [ -d "$ref_kd" ] || { echo "pack.sh: --reference SAT_GIT_DIR KD_GIT_DIR" >&2; exit 1; }
+fi
 : "${BUILD:=build}"
 command -v nvcc > /dev/null || { echo "pack.sh: no nvcc" >&2; exit 2; }
 make -j"$(nproc)" BUILD="$BUILD" all "$BUILD"/tests/gpu/test_kernels "$BUILD"/tests/gpu/test_dit \
@@ -29,4 +40,9 @@ libs=$(for f in .gpu/build/bin/* .gpu/build/tests/gpu/* .gpu/build/tests/mkmodel
 pkgs=$(for l in $libs; do dpkg -S "$(readlink -f "$l")" 2> /dev/null || dpkg -S "$l"; done | cut -d: -f1 | sort -u)
 (cd .gpu/debs && apt-get download $pkgs > /dev/null)
 printf '%s\n' $pkgs > .gpu/packages.txt
+if [ -n "$ref_sat" ]; then
+	mkdir -p .gpu/ref/stable-audio-tools .gpu/ref/k-diffusion
+	git --git-dir="$ref_sat" archive HEAD stable_audio_tools | tar -x -C .gpu/ref/stable-audio-tools
+	git --git-dir="$ref_kd" archive HEAD k_diffusion | tar -x -C .gpu/ref/k-diffusion
+fi
 du -sh .gpu | cut -f1 | sed 's/^/pack.sh: .gpu holds /'

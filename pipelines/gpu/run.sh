@@ -5,10 +5,11 @@
 # the device machine from the repository root, after pipelines/gpu/pack.sh
 # here, with .gpu carried:
 #
-#   sh pipelines/gpu/run.sh [tests|bench|all]     (default all)
+#   sh pipelines/gpu/run.sh [tests|bench|reference|all]     (default all)
 #
 # Results go to $OUT (the device run's returned folder; ./gpu-out without
-# one): device.txt, test-gpu.log, sanitizer.log, bench-*.json, bench.log.
+# one): device.txt, test-gpu.log, sanitizer.log, bench-*.json, bench.log,
+# reference.json (the PyTorch reference, when pack.sh --reference was used).
 PART=${1:-all}
 : "${OUT:=$PWD/gpu-out}"
 mkdir -p "$OUT"
@@ -75,4 +76,12 @@ if [ "$PART" = bench ] || [ "$PART" = all ]; then
 		bench saos -m "$M/saos" --seconds 11.89 --sampler pingpong -n 8 --cfg 1 --runs 5
 	} > "$OUT/bench.log" 2>&1
 	grep -E '^==|exit|end_to_end_s|"sample_s|"decode_s|"encode_s|gpu_peak' "$OUT/bench.log"
+fi
+
+if { [ "$PART" = reference ] || [ "$PART" = all ]; } && [ -d .gpu/ref ]; then
+	echo "== the PyTorch reference (pipelines/gpu/reference.py)"
+	PYTHONUNBUFFERED=1 python3 pipelines/gpu/reference.py --ref .gpu/ref > "$OUT/reference.json" 2> "$OUT/reference.log"
+	echo "exit $?"
+	grep -E '"preset"|end_to_end_s|"sample_s|"decode_s|"error' "$OUT/reference.json"
+	tail -n 5 "$OUT/reference.log"
 fi
