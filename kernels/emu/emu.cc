@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -267,7 +268,10 @@ void syncwarp(unsigned mask)
 
 void *dynamic_smem() { return smem_buf; }
 
-void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body)
+std::mutex attr_lock;
+std::map<const void *, int> max_dynamic_smem;  // cudaFuncSetAttribute's opt-ins
+
+void run_grid(dim3 grid, dim3 block, size_t smem, const void *fn, const std::function<void()> &body)
 {
 	std::lock_guard<std::mutex> g(launch_lock);
 	size_t n = (size_t)block.x * block.y * block.z;
@@ -276,6 +280,17 @@ void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &b
 	if (!n || n > kMaxThreads || block.z > 64 || !grid.x || !grid.y || !grid.z || grid.y > 65535 ||
 	    grid.z > 65535 || smem > kMaxSmem) {
 		last_err = cudaErrorInvalidConfiguration;
+		return;
+	}
+	size_t limit = 48 << 10;  // as a GPU: more dynamic shared memory only after an opt-in
+	{
+		std::lock_guard<std::mutex> a(attr_lock);
+		auto it = max_dynamic_smem.find(fn);
+		if (it != max_dynamic_smem.end())
+			limit = (size_t)it->second;
+	}
+	if (smem > limit) {
+		last_err = cudaErrorInvalidValue;
 		return;
 	}
 	if (smem > smem_cap || !smem_buf) {
@@ -481,7 +496,11 @@ const char *cudaGetErrorString(cudaError_t e)
 }
 cudaError_t cudaFuncSetAttribute(const void *f, int attr, int value)
 {
-	return value >= 0 && (size_t)value <= presto_emu::kMaxSmem ? cudaSuccess : cudaErrorInvalidValue;
+	if (attr != cudaFuncAttributeMaxDynamicSharedMemorySize || value < 0 || (size_t)value > presto_emu::kMaxSmem)
+		return cudaErrorInvalidValue;
+	std::lock_guard<std::mutex> a(presto_emu::attr_lock);
+	presto_emu::max_dynamic_smem[f] = value;
+	return cudaSuccess;
 }
 
 }  // extern "C"

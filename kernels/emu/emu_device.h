@@ -57,8 +57,9 @@ unsigned lane_id();
 void *dynamic_smem();
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* run body once per thread of every block (in block order) */
-void run_grid(dim3 grid, dim3 block, size_t smem, const std::function<void()> &body);
+/* run body once per thread of every block (in block order); fn is the
+ * kernel (for its cudaFuncSetAttribute limits) */
+void run_grid(dim3 grid, dim3 block, size_t smem, const void *fn, const std::function<void()> &body);
 
 template <class K> struct launcher {
 	dim3 g, b;
@@ -67,7 +68,7 @@ template <class K> struct launcher {
 	template <class... A> void operator()(A... a) const
 	{
 		K kk = k;
-		run_grid(g, b, smem, [&]() { kk(a...); });
+		run_grid(g, b, smem, (const void *)k, [&]() { kk(a...); });
 	}
 };
 template <class K> launcher<K> launch(dim3 g, dim3 b, size_t smem, K k) { return launcher<K>{g, b, smem, k}; }

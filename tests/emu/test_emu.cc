@@ -170,6 +170,20 @@ int main()
 		PRESTO_LAUNCH(1, 32, 1 << 20, nullptr, index_kernel)(out);
 		e1 = cudaGetLastError();
 		EXPECT(e1 == cudaErrorInvalidConfiguration, "1 MiB of shared memory: %s", cudaGetErrorName(e1));
+		float *x, *y;
+		cudaMalloc((void **)&x, sizeof(float) * 20000);
+		cudaMalloc((void **)&y, sizeof(float) * 20000);
+		PRESTO_LAUNCH(1, 32, sizeof(float) * 20000, nullptr, reverse_kernel)(y, x, 20000);
+		e1 = cudaGetLastError();
+		cudaError_t e3 = cudaFuncSetAttribute((const void *)reverse_kernel,
+						      cudaFuncAttributeMaxDynamicSharedMemorySize, sizeof(float) * 20000);
+		PRESTO_LAUNCH(1, 32, sizeof(float) * 20000, nullptr, reverse_kernel)(y, x, 20000);
+		e2 = cudaGetLastError();
+		EXPECT(e1 == cudaErrorInvalidValue && e3 == cudaSuccess && e2 == cudaSuccess,
+		       "80000 bytes of dynamic shared memory need the opt-in (%s without, %s with)", cudaGetErrorName(e1),
+		       cudaGetErrorName(e2));
+		cudaFree(x);
+		cudaFree(y);
 		cudaFree(out);
 	}
 	{
