@@ -104,11 +104,13 @@ int launch_dpl(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, 
 	       int ks, int vs, float scale, const float *bias, const float *key_mask, void *stream)
 {
 	size_t smem = sizeof(float) * ((size_t)kKT * (Dh + 1) + (size_t)kKT * Dh + (size_t)kQPB * Dh);
-	if (smem > 48 * 1024) {
+	static size_t opted;  // the opt-in is set once (not while a graph is being captured)
+	if (smem > 48 * 1024 && smem > opted) {
 		cudaError_t e = cudaFuncSetAttribute((const void *)attn_kernel<T, DPL>,
 						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
 		if (e != cudaSuccess)
 			return (int)e;
+		opted = smem;
 	}
 	dim3 grid((Tq + kQPB - 1) / kQPB, H, B);
 	PRESTO_LAUNCH(grid, kWarps * 32, smem, stream, attn_kernel<T, DPL>)(o, q, k, v, Tq, Tk, H, KVH, Dh, qs, ks, vs,
@@ -250,11 +252,13 @@ int attention_tc(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *
 		 const float *key_mask, void *stream)
 {
 	size_t smem = tc_smem(Dh);
-	if (smem > 48 * 1024) {
+	static size_t opted;
+	if (smem > 48 * 1024 && smem > opted) {
 		cudaError_t e = cudaFuncSetAttribute((const void *)attn_tc_kernel,
 						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
 		if (e != cudaSuccess)
 			return (int)e;
+		opted = smem;
 	}
 	dim3 grid((Tq + kTcQ - 1) / kTcQ, H, B);
 	PRESTO_LAUNCH(grid, 128, smem, stream, attn_tc_kernel)(o, q, k, v, Tq, Tk, H, KVH, Dh, qs, ks, vs, scale, bias,

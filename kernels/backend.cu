@@ -3,6 +3,7 @@
 // guidance as lib/dit.c does it (one forward on the doubled batch, then
 // uncond + (cond - uncond) * scale in fp32 on the host).
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <new>
@@ -17,13 +18,95 @@
 
 namespace {
 
+// A DiT forward replayed as a CUDA graph: one per shape and block mask,
+// captured on the second forward of that key (the first sizes the
+// activations and lets cuBLAS choose its kernels outside any capture).
+struct graph_entry {
+	unsigned long long key = 0;
+	int seen = 0;
+	cudaGraphExec_t exec = nullptr;
+};
+constexpr int kGraphs = 16;
+
 struct runner {
 	presto_dit_config c;
 	presto_cuda_dit *g = nullptr;
 	void *buf = nullptr;
 	size_t cap = 0;
 	std::vector<float> host;
+	cudaStream_t stream = nullptr;
+	bool graphs = true;
+	size_t layout[5] = {0, 0, 0, 0, 0};
+	graph_entry ge[kGraphs];
+	int next_ge = 0;
 };
+
+void drop_graphs(runner *r)
+{
+	for (graph_entry &e : r->ge) {
+		if (e.exec)
+			cudaGraphExecDestroy(e.exec);
+		e = graph_entry();
+	}
+}
+
+unsigned long long graph_key(int B, int T, int S, int has_global, const unsigned char *mask, int depth)
+{
+	unsigned long long h = 1469598103934665603ull;
+	auto mix = [&](unsigned long long v) {
+		h ^= v;
+		h *= 1099511628211ull;
+	};
+	mix((unsigned)B), mix((unsigned)T), mix((unsigned)S), mix((unsigned)has_global);
+	for (int i = 0; mask && i < depth; i++)
+		mix(mask[i] ? 2 : 1);
+	return h;
+}
+
+// the forward on r's buffers: replayed, captured then replayed, or run
+int forward(runner *r, float *o2, float *x2, float *t2, float *c2, float *g2, int S, int B2, int T,
+	    const unsigned char *mask)
+{
+	cudaStream_t s = r->stream;
+	if (!r->graphs)
+		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s);
+	unsigned long long key = graph_key(B2, T, S, g2 != nullptr, mask, r->c.depth);
+	graph_entry *e = nullptr;
+	for (graph_entry &c : r->ge)
+		if (c.seen && c.key == key)
+			e = &c;
+	if (e && e->exec)
+		return (int)cudaGraphLaunch(e->exec, s);
+	if (!e) {  // first forward of this key: run it, remember the key
+		e = &r->ge[r->next_ge];
+		r->next_ge = (r->next_ge + 1) % kGraphs;
+		if (e->exec)
+			cudaGraphExecDestroy(e->exec);
+		*e = graph_entry();
+		e->key = key;
+		e->seen = 1;
+		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s);
+	}
+	cudaGraph_t graph = nullptr;
+	cudaError_t ce = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+	int rc = ce == cudaSuccess ? presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s) : (int)ce;
+	if (ce == cudaSuccess) {
+		cudaError_t ee = cudaStreamEndCapture(s, &graph);
+		if (!rc)
+			rc = (int)ee;
+	}
+	if (!rc)
+		rc = (int)cudaGraphInstantiate(&e->exec, graph, 0);
+	if (graph)
+		cudaGraphDestroy(graph);
+	if (rc) {  // no graph for this process: run forwards directly from now on
+		cudaGetLastError();
+		e->exec = nullptr;
+		r->graphs = false;
+		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s);
+	}
+	return (int)cudaGraphLaunch(e->exec, s);
+}
 
 size_t mem_peak;
 
@@ -76,9 +159,17 @@ int b_dit_new(const presto_dit *m, int bf16, void **out)
 	if (!r)
 		return (int)cudaErrorMemoryAllocation;
 	r->c = m->c;
+	const char *env = getenv("PRESTO_CUDA_GRAPHS");
+	r->graphs = !(env && !strcmp(env, "0"));
+	if (cudaStreamCreateWithFlags(&r->stream, cudaStreamNonBlocking) != cudaSuccess) {
+		cudaGetLastError();
+		delete r;
+		return (int)cudaErrorInitializationError;
+	}
 	int rc = presto_cuda_dit_new(m, bf16 ? PRESTO_CUDA_BF16 : PRESTO_CUDA_F32, &r->g);
 	note_memory();
 	if (rc) {
+		cudaStreamDestroy(r->stream);
 		delete r;
 		return rc;
 	}
@@ -91,8 +182,11 @@ void b_dit_free(void *p)
 	runner *r = (runner *)p;
 	if (!r)
 		return;
+	cudaStreamSynchronize(r->stream);
+	drop_graphs(r);
 	presto_cuda_dit_free(r->g);
 	cudaFree(r->buf);
+	cudaStreamDestroy(r->stream);
 	delete r;
 }
 
@@ -110,6 +204,14 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 	int B2 = cfg ? 2 * B : B, C = c->io_channels, Cc = c->cond_token_dim, G = c->global_cond_dim;
 	size_t nx = (size_t)B * C * T, nc = (size_t)B * S * Cc, ng = global && G ? (size_t)B * G : 0;
 	size_t k = cfg ? 2 : 1, need = k * (2 * nx + B + nc + ng);
+	// the buffers' layout is fixed per (k, nx, B, nc, ng): a graph reads
+	// them where they were
+	size_t layout[5] = {k, nx, (size_t)B, nc, ng};
+	if (need > r->cap || memcmp(layout, r->layout, sizeof layout)) {
+		cudaStreamSynchronize(r->stream);
+		drop_graphs(r);
+		memcpy(r->layout, layout, sizeof layout);
+	}
 	if (need > r->cap) {
 		cudaFree(r->buf);
 		r->buf = nullptr;
@@ -123,28 +225,32 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 		note_memory();
 	}
 	float *x2 = (float *)r->buf, *o2 = x2 + k * nx, *t2 = o2 + k * nx, *c2 = t2 + k * B, *g2 = c2 + k * nc;
+	cudaStream_t st = r->stream;
 	cudaError_t e = cudaSuccess;
+	// copies on the runner's stream: ordered with the forward
 	for (size_t h = 0; h < k && e == cudaSuccess; h++) {
-		e = cudaMemcpy(x2 + h * nx, x, sizeof(float) * nx, cudaMemcpyHostToDevice);
+		e = cudaMemcpyAsync(x2 + h * nx, x, sizeof(float) * nx, cudaMemcpyHostToDevice, st);
 		if (e == cudaSuccess)
-			e = cudaMemcpy(t2 + h * B, t, sizeof(float) * B, cudaMemcpyHostToDevice);
+			e = cudaMemcpyAsync(t2 + h * B, t, sizeof(float) * B, cudaMemcpyHostToDevice, st);
 		if (e == cudaSuccess && ng)
-			e = cudaMemcpy(g2 + h * ng, global, sizeof(float) * ng, cudaMemcpyHostToDevice);
+			e = cudaMemcpyAsync(g2 + h * ng, global, sizeof(float) * ng, cudaMemcpyHostToDevice, st);
 		if (e == cudaSuccess && nc) {
 			const float *src = h ? neg : cross;
-			e = src ? cudaMemcpy(c2 + h * nc, src, sizeof(float) * nc, cudaMemcpyHostToDevice)
-				: cudaMemset(c2 + h * nc, 0, sizeof(float) * nc);
+			e = src ? cudaMemcpyAsync(c2 + h * nc, src, sizeof(float) * nc, cudaMemcpyHostToDevice, st)
+				: cudaMemsetAsync(c2 + h * nc, 0, sizeof(float) * nc, st);
 		}
 	}
 	if (e != cudaSuccess)
 		return (int)e;
-	int rc = presto_cuda_dit_forward(r->g, o2, x2, t2, S ? c2 : nullptr, S, ng ? g2 : nullptr, B2, T, block_mask,
-					 nullptr);
+	int rc = forward(r, o2, x2, t2, S ? c2 : nullptr, ng ? g2 : nullptr, S, B2, T, block_mask);
 	note_memory();
 	if (rc)
 		return rc;
 	r->host.resize(k * nx);
-	if ((e = cudaMemcpy(r->host.data(), o2, sizeof(float) * k * nx, cudaMemcpyDeviceToHost)) != cudaSuccess)
+	e = cudaMemcpyAsync(r->host.data(), o2, sizeof(float) * k * nx, cudaMemcpyDeviceToHost, st);
+	if (e == cudaSuccess)
+		e = cudaStreamSynchronize(st);
+	if (e != cudaSuccess)
 		return (int)e;
 	const float *co = r->host.data(), *uo = co + nx;
 	if (cfg) {

@@ -9,14 +9,28 @@ namespace {
 
 constexpr int kMaxDevices = 16;
 cublasHandle_t handles[kMaxDevices];
+void *workspaces[kMaxDevices];
+constexpr size_t kWorkspace = 32 << 20;
 
 cublasHandle_t handle_for_current()
 {
 	int d = 0;
 	if (cudaGetDevice(&d) != cudaSuccess || d < 0 || d >= kMaxDevices)
 		return nullptr;
-	if (!handles[d] && cublasCreate(&handles[d]) != CUBLAS_STATUS_SUCCESS)
-		handles[d] = nullptr;
+	if (!handles[d]) {
+		if (cublasCreate(&handles[d]) != CUBLAS_STATUS_SUCCESS)
+			return handles[d] = nullptr;
+		// a workspace of its own, so that cuBLAS allocates nothing while a
+		// CUDA graph is being captured
+		if (cudaMalloc(&workspaces[d], kWorkspace) != cudaSuccess ||
+		    cublasSetWorkspace(handles[d], workspaces[d], kWorkspace) != CUBLAS_STATUS_SUCCESS) {
+			cudaGetLastError();
+			cudaFree(workspaces[d]);
+			workspaces[d] = nullptr;
+			cublasDestroy(handles[d]);
+			return handles[d] = nullptr;
+		}
+	}
 	return handles[d];
 }
 
@@ -130,5 +144,7 @@ extern "C" void presto_cuda_blas_release(void)
 		if (handles[d]) {
 			cublasDestroy(handles[d]);
 			handles[d] = nullptr;
+			cudaFree(workspaces[d]);
+			workspaces[d] = nullptr;
 		}
 }

@@ -4,6 +4,7 @@
 
 #include "cublas_v2.h"
 #include "cuda_bf16.h"
+#include "emu_device.h"
 
 struct presto_emu_cublas {
 	cudaStream_t stream;
@@ -52,6 +53,26 @@ cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
 	return CUBLAS_STATUS_SUCCESS;
 }
 
+// C = alpha op(A) op(B) + beta C, fp32 sums in k order
+static void gemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float al, const void *A,
+	      cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt, int ldb, long long sb, float be,
+	      void *C, cudaDataType ct, int ldc, long long sc, int batch)
+{
+	for (int b = 0; b < batch; b++)
+		for (int j = 0; j < n; j++)
+			for (int i = 0; i < m; i++) {
+				float s = 0;
+				for (int l = 0; l < k; l++) {
+					long long ia = ta == CUBLAS_OP_N ? i + (long long)l * lda : l + (long long)i * lda;
+					long long ib = tb == CUBLAS_OP_N ? l + (long long)j * ldb : j + (long long)l * ldb;
+					s += load(A, at, b * sa + ia) * load(B, bt, b * sb + ib);
+				}
+				long long ic = b * sc + i + (long long)j * ldc;
+				// beta == 0: C is not read (it may hold NaN), as cuBLAS
+				store(C, ct, ic, al * s + (be != 0 ? be * load(C, ct, ic) : 0.0f));
+			}
+}
+
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
 					  int k, const void *alpha, const void *A, cudaDataType at, int lda,
 					  long long sa, const void *B, cudaDataType bt, int ldb, long long sb,
@@ -66,21 +87,22 @@ cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta
 	if (lda < (ta == CUBLAS_OP_N ? (m > 1 ? m : 1) : (k > 1 ? k : 1)) ||
 	    ldb < (tb == CUBLAS_OP_N ? (k > 1 ? k : 1) : (n > 1 ? n : 1)) || ldc < (m > 1 ? m : 1))
 		return CUBLAS_STATUS_INVALID_VALUE;
-	float al = *(const float *)alpha, be = *(const float *)beta;
-	for (int b = 0; b < batch; b++)
-		for (int j = 0; j < n; j++)
-			for (int i = 0; i < m; i++) {
-				float s = 0;
-				for (int l = 0; l < k; l++) {
-					long long ia = ta == CUBLAS_OP_N ? i + (long long)l * lda : l + (long long)i * lda;
-					long long ib = tb == CUBLAS_OP_N ? l + (long long)j * ldb : j + (long long)l * ldb;
-					s += load(A, at, b * sa + ia) * load(B, bt, b * sb + ib);
-				}
-				long long ic = b * sc + i + (long long)j * ldc;
-				// beta == 0: C is not read (it may hold NaN), as cuBLAS
-				store(C, ct, ic, al * s + (be != 0 ? be * load(C, ct, ic) : 0.0f));
-			}
+	float al = *(const float *)alpha, be = *(const float *)beta;  // host scalars, read now
+	if (presto_emu::capturing(nullptr)) {
+		if (!h->stream)
+			presto_emu::fail("cuBLAS call on the legacy stream while a stream is being captured");
+		presto_emu::capturing(h->stream);  // (stops on another stream)
+		presto_emu::record([=]() { gemm_now(ta, tb, m, n, k, al, A, at, lda, sa, B, bt, ldb, sb, be, C, ct, ldc, sc,
+						    batch); });
+		return CUBLAS_STATUS_SUCCESS;
+	}
+	gemm_now(ta, tb, m, n, k, al, A, at, lda, sa, B, bt, ldb, sb, be, C, ct, ldc, sc, batch);
 	return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetWorkspace(cublasHandle_t h, void *ws, size_t bytes)
+{
+	return h ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
 }
 
 cublasStatus_t cublasGemmEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,

@@ -21,7 +21,9 @@ typedef enum {
 	cudaErrorInvalidConfiguration = 9,
 	cudaErrorInvalidDevice = 101,
 	cudaErrorNoDevice = 100,
-	cudaErrorLaunchFailure = 719
+	cudaErrorLaunchFailure = 719,
+	cudaErrorStreamCaptureUnsupported = 900,
+	cudaErrorStreamCaptureInvalidated = 901
 } cudaError_t;
 
 typedef enum {
@@ -34,6 +36,14 @@ typedef enum {
 
 typedef struct presto_emu_stream *cudaStream_t;
 typedef struct presto_emu_event *cudaEvent_t;
+typedef struct presto_emu_graph *cudaGraph_t;
+typedef struct presto_emu_graph_exec *cudaGraphExec_t;
+typedef enum {
+	cudaStreamCaptureModeGlobal = 0,
+	cudaStreamCaptureModeThreadLocal = 1,
+	cudaStreamCaptureModeRelaxed = 2
+} cudaStreamCaptureMode;
+#define cudaStreamNonBlocking 0x01
 
 struct cudaDeviceProp {
 	char name[256];
@@ -60,6 +70,16 @@ cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s);
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b);
 cudaError_t cudaDeviceSynchronize(void);
 cudaError_t cudaStreamCreate(cudaStream_t *s);
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+/* stream capture: between begin and end, launches, cuBLAS calls and
+ * asynchronous copies and sets on that stream are recorded, not run; a
+ * synchronous copy or a synchronisation then is an error (as on a GPU) */
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g);
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e);
+cudaError_t cudaGraphDestroy(cudaGraph_t g);
 cudaError_t cudaStreamDestroy(cudaStream_t s);
 cudaError_t cudaStreamSynchronize(cudaStream_t s);
 cudaError_t cudaEventCreate(cudaEvent_t *e);

@@ -269,11 +269,45 @@ void syncwarp(unsigned mask)
 void *dynamic_smem() { return smem_buf; }
 
 std::mutex attr_lock;
+// $PRESTO_EMU_STATS: counts on stderr at exit (tests see what ran)
+unsigned long long n_launches, n_graph_launches, n_graph_kernels;
+struct stats_at_exit {
+	~stats_at_exit()
+	{
+		const char *e = getenv("PRESTO_EMU_STATS");
+		if (e && *e)
+			fprintf(stderr, "CUDA emulator: %llu kernel launches, %llu graph launches (%llu kernels in them)\n",
+				n_launches, n_graph_launches, n_graph_kernels);
+	}
+} stats_printer;
+bool in_graph;
+cudaStream_t capture_stream;
+std::vector<std::function<void()>> *capture_work;
+
+// s NULL: whether any capture is under way; else whether s is being
+// captured (work on another stream during a capture stops the program: on a
+// GPU it would escape the graph or invalidate the capture)
+bool capturing(cudaStream_t s)
+{
+	if (!capture_stream)
+		return false;
+	if (!s)
+		return true;
+	if (s != capture_stream)
+		fail("work on another stream while a stream is being captured");
+	return true;
+}
+
+void record(std::function<void()> work) { capture_work->push_back(std::move(work)); }
+
 std::map<const void *, int> max_dynamic_smem;  // cudaFuncSetAttribute's opt-ins
 
 void run_grid(dim3 grid, dim3 block, size_t smem, const void *fn, const std::function<void()> &body)
 {
 	std::lock_guard<std::mutex> g(launch_lock);
+	n_launches++;
+	if (in_graph)
+		n_graph_kernels++;
 	size_t n = (size_t)block.x * block.y * block.z;
 	if (cur)
 		fail("kernel launched from a kernel");
@@ -414,20 +448,42 @@ cudaError_t cudaFreeHost(void *p)
 }
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind k)
 {
+	if (presto_emu::capturing(nullptr))
+		presto_emu::fail("cudaMemcpy while a stream is being captured");
 	if (n)
 		memmove(dst, src, n);
 	return cudaSuccess;
 }
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind k, cudaStream_t s)
 {
-	return cudaMemcpy(dst, src, n, k);
+	if (presto_emu::capturing(s ? s : presto_emu::capture_stream)) {
+		if (!s)
+			presto_emu::fail("cudaMemcpyAsync on the legacy stream while a stream is being captured");
+		if (k != cudaMemcpyDeviceToDevice)
+			return cudaErrorStreamCaptureUnsupported;  // host memory: not in a graph here
+		presto_emu::record([=]() { memmove(dst, src, n); });
+		return cudaSuccess;
+	}
+	if (n)
+		memmove(dst, src, n);
+	return cudaSuccess;
 }
 cudaError_t cudaMemset(void *p, int v, size_t n)
 {
 	memset(p, v, n);
 	return cudaSuccess;
 }
-cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s) { return cudaMemset(p, v, n); }
+cudaError_t cudaMemsetAsync(void *p, int v, size_t n, cudaStream_t s)
+{
+	if (presto_emu::capturing(nullptr) && !s)
+		presto_emu::fail("cudaMemsetAsync on the legacy stream while a stream is being captured");
+	if (presto_emu::capturing(s)) {
+		presto_emu::record([=]() { memset(p, v, n); });
+		return cudaSuccess;
+	}
+	memset(p, v, n);
+	return cudaSuccess;
+}
 cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
 {
 	read_env();
@@ -435,18 +491,80 @@ cudaError_t cudaMemGetInfo(size_t *free_b, size_t *total_b)
 	*free_b = mem_limit - mem_used;
 	return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void)
+{
+	if (presto_emu::capturing(nullptr))
+		presto_emu::fail("cudaDeviceSynchronize while a stream is being captured");
+	return cudaSuccess;
+}
 cudaError_t cudaStreamCreate(cudaStream_t *s)
 {
 	*s = (cudaStream_t)malloc(1);
 	return cudaSuccess;
 }
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags) { return cudaStreamCreate(s); }
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode)
+{
+	if (!s || presto_emu::capture_stream)
+		return cudaErrorStreamCaptureUnsupported;  // the legacy stream cannot be captured
+	presto_emu::capture_stream = s;
+	presto_emu::capture_work = new std::vector<std::function<void()>>();
+	return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g)
+{
+	if (s != presto_emu::capture_stream || !s)
+		return cudaErrorStreamCaptureInvalidated;
+	*g = (cudaGraph_t)presto_emu::capture_work;
+	presto_emu::capture_work = nullptr;
+	presto_emu::capture_stream = nullptr;
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags)
+{
+	auto *w = (std::vector<std::function<void()>> *)g;
+	*e = (cudaGraphExec_t) new std::vector<std::function<void()>>(*w);
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s)
+{
+	if (presto_emu::capturing(nullptr))
+		return cudaErrorStreamCaptureUnsupported;
+	presto_emu::n_graph_launches++;
+	presto_emu::in_graph = true;
+	for (auto &f : *(std::vector<std::function<void()>> *)e)
+		f();
+	presto_emu::in_graph = false;
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e)
+{
+	delete (std::vector<std::function<void()>> *)e;
+	return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t g)
+{
+	delete (std::vector<std::function<void()>> *)g;
+	return cudaSuccess;
+}
+
 cudaError_t cudaStreamDestroy(cudaStream_t s)
 {
 	free(s);
 	return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t s) { return cudaSuccess; }
+cudaError_t cudaStreamSynchronize(cudaStream_t s)
+{
+	if (presto_emu::capturing(nullptr))
+		presto_emu::fail("cudaStreamSynchronize while a stream is being captured");
+	return cudaSuccess;
+}
 cudaError_t cudaEventCreate(cudaEvent_t *e)
 {
 	*e = (cudaEvent_t)malloc(1);

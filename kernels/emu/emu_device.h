@@ -58,20 +58,36 @@ void *dynamic_smem();
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* run body once per thread of every block (in block order); fn is the
- * kernel (for its cudaFuncSetAttribute limits) */
+ * kernel (for its cudaFuncSetAttribute limits). On a stream being captured
+ * the launch is recorded (body kept by value) instead. */
 void run_grid(dim3 grid, dim3 block, size_t smem, const void *fn, const std::function<void()> &body);
+/* the stream being captured, or NULL; record work on it */
+bool capturing(cudaStream_t s);
+void record(std::function<void()> work);
 
 template <class K> struct launcher {
 	dim3 g, b;
 	size_t smem;
 	K k;
+	cudaStream_t stream;
 	template <class... A> void operator()(A... a) const
 	{
 		K kk = k;
+		if (!stream && capturing(nullptr))
+			fail("kernel launched on the legacy stream while a stream is being captured");
+		if (stream && capturing(stream)) {
+			dim3 gg = g, bb = b;
+			size_t sm = smem;
+			record([=]() { run_grid(gg, bb, sm, (const void *)kk, [=]() { kk(a...); }); });
+			return;
+		}
 		run_grid(g, b, smem, (const void *)k, [&]() { kk(a...); });
 	}
 };
-template <class K> launcher<K> launch(dim3 g, dim3 b, size_t smem, K k) { return launcher<K>{g, b, smem, k}; }
+template <class K> launcher<K> launch(dim3 g, dim3 b, size_t smem, cudaStream_t s, K k)
+{
+	return launcher<K>{g, b, smem, k, s};
+}
 
 template <class T> T shfl(unsigned mask, T v, int src_of_lane(int, int, int), int arg, int width)
 {
@@ -192,7 +208,8 @@ inline size_t max(size_t a, size_t b) { return a > b ? a : b; }
 inline float min(float a, float b) { return a < b ? a : b; }
 inline float max(float a, float b) { return a > b ? a : b; }
 
-#define PRESTO_LAUNCH(grid, block, smem, stream, ...) presto_emu::launch(dim3(grid), dim3(block), (smem), __VA_ARGS__)
+#define PRESTO_LAUNCH(grid, block, smem, stream, ...)                                                                 \
+	presto_emu::launch(dim3(grid), dim3(block), (smem), (cudaStream_t)(stream), __VA_ARGS__)
 #define PRESTO_DYNAMIC_SMEM(type, name) type *name = (type *)presto_emu::dynamic_smem()
 
 #endif

@@ -84,6 +84,18 @@ if [ -f "$emu" ]; then
 	expect_ok $gpu "$BIN/presto-sample" $S cond.st
 	cmp -s "$OUT" auto.st || fail "two GPU runs of one seed differ"
 
+	tcase "GPU path on the emulator: the DiT forwards replay as CUDA graphs, with the bytes of direct launches"
+	expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" $S --device cuda cond.st
+	cp "$OUT" graphs.st
+	grep -q "CUDA emulator: [0-9]* kernel launches, [1-9][0-9]* graph launches (0 kernels" "$ERR" &&
+		fail "graph launches ran no kernel"
+	grep -q "CUDA emulator: [0-9]* kernel launches, [1-9][0-9]* graph launches" "$ERR" ||
+		fail "no graph launch: $(cat "$ERR")"
+	expect_ok $gpu PRESTO_EMU_STATS=1 PRESTO_CUDA_GRAPHS=0 "$BIN/presto-sample" $S --device cuda cond.st
+	grep -q " 0 graph launches" "$ERR" || fail "PRESTO_CUDA_GRAPHS=0 still launched graphs: $(cat "$ERR")"
+	cmp -s "$OUT" graphs.st || fail "graph replays differ from direct launches"
+	rm -f graphs.st
+
 	tcase "GPU path on the emulator: a device the backend cannot open, out of GPU memory: exit 2"
 	expect_exit 2 $gpu "$BIN/presto-sample" $S --device cuda:1 cond.st
 	expect_err "cannot use --device cuda:1: CUDA device 1: invalid device ordinal"
