@@ -125,7 +125,7 @@ template <class T> __global__ void swiglu_kernel(T *y, const T *xg, int N, int F
 struct presto_cuda_dit {
 	presto_dit_config c;
 	presto_cuda_dtype wt;
-	std::vector<void *> allocs;
+	presto_k::dev_memory mem;
 	float *ts_freq, *ts_w0, *ts_b0, *ts_w2, *ts_b2, *cond_w0, *cond_w2, *glob_w0, *glob_w2;
 	float *pre_conv, *post_conv, *proj_in, *proj_out, *inv_freq;
 	std::vector<gblock> blocks;
@@ -134,28 +134,19 @@ struct presto_cuda_dit {
 	void *act = nullptr;
 	float *h, *xt, *pc, *po, *tf, *te, *ge, *tmp, *ctx32, *kv32;
 	void *xn, *big, *mid, *qkv, *ao, *ctx, *kv;
+	~presto_cuda_dit() { cudaFree(act); }
 };
 
 namespace {
 
 int upload(presto_cuda_dit *g, const float *h, size_t n, presto_cuda_dtype dt, void **out)
 {
-	*out = nullptr;
-	if (!h)
-		return 0;
-	size_t es = dt == PRESTO_CUDA_BF16 ? 2 : 4;
-	void *d = nullptr;
-	cudaError_t e = cudaMalloc(&d, n * es);
-	if (e != cudaSuccess)
-		return (int)e;
-	g->allocs.push_back(d);
-	*out = d;
-	if (dt == PRESTO_CUDA_F32)
-		return (int)cudaMemcpy(d, h, n * 4, cudaMemcpyHostToDevice);
+	if (dt == PRESTO_CUDA_F32 || !h)
+		return g->mem.upload(h, n * 4, out);
 	std::vector<__nv_bfloat16> t(n);
 	for (size_t i = 0; i < n; i++)
 		t[i] = __float2bfloat16(h[i]);
-	return (int)cudaMemcpy(d, t.data(), n * 2, cudaMemcpyHostToDevice);
+	return g->mem.upload(t.data(), n * 2, out);
 }
 
 int up32(presto_cuda_dit *g, const float *h, size_t n, float **out)
@@ -340,32 +331,14 @@ void *at(presto_cuda_dit *g, void *p, size_t n) { return (char *)p + n * (g->wt 
 
 extern "C" int presto_cuda_dit_new(const presto_dit *m, presto_cuda_dtype wt, presto_cuda_dit **out)
 {
-	*out = nullptr;
-	presto_cuda_dit *g = new (std::nothrow) presto_cuda_dit();
-	if (!g)
-		return (int)cudaErrorMemoryAllocation;
-	g->c = m->c;
-	g->wt = wt;
-	int rc = upload_all(g, m);
-	if (rc) {
-		cudaGetLastError();
-		presto_cuda_dit_free(g);
-		return rc;
-	}
-	*out = g;
-	return 0;
+	return presto_k::make(out, [&](presto_cuda_dit *g) {
+		g->c = m->c;
+		g->wt = wt;
+		return upload_all(g, m);
+	});
 }
 
-extern "C" void presto_cuda_dit_free(presto_cuda_dit *g)
-{
-	if (!g)
-		return;
-	for (void *p : g->allocs)
-		cudaFree(p);
-	if (g->act)
-		cudaFree(g->act);
-	delete g;
-}
+extern "C" void presto_cuda_dit_free(presto_cuda_dit *g) { delete g; }
 
 extern "C" int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const float *x, const float *t,
 				       const float *cross, int S, const float *global, int B, int T,

@@ -15,7 +15,52 @@
 	type *name = (type *)presto_dynamic_smem_
 #endif
 
+#include <new>
+#include <vector>
+
 namespace presto_k {
+
+/* The device memory of an uploaded model: every allocation, freed with it. */
+struct dev_memory {
+	std::vector<void *> blocks;
+	dev_memory() = default;
+	dev_memory(const dev_memory &) = delete;
+	dev_memory &operator=(const dev_memory &) = delete;
+	~dev_memory()
+	{
+		for (void *p : blocks)
+			cudaFree(p);
+	}
+	/* a device copy of `bytes` bytes of host memory h (h NULL: *out NULL) */
+	int upload(const void *h, size_t bytes, void **out)
+	{
+		*out = nullptr;
+		if (!h)
+			return 0;
+		cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
+		if (e != cudaSuccess)
+			return (int)e;
+		blocks.push_back(*out);
+		return (int)cudaMemcpy(*out, h, bytes, cudaMemcpyHostToDevice);
+	}
+};
+
+/* *out = a new G that init(g) fills, or the error of init (g deleted) */
+template <class G, class Init> int make(G **out, Init init)
+{
+	*out = nullptr;
+	G *g = new (std::nothrow) G();
+	if (!g)
+		return (int)cudaErrorMemoryAllocation;
+	int rc = init(g);
+	if (rc) {
+		cudaGetLastError();
+		delete g;
+		return rc;
+	}
+	*out = g;
+	return 0;
+}
 
 constexpr int kThreads = 256;
 

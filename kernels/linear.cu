@@ -91,18 +91,8 @@ extern "C" int presto_cuda_gemm(void *y, presto_cuda_dtype yt, const void *x, pr
 		if (!bias_first && beta == 0.0f && (rc = (int)cudaMemsetAsync(y, 0, (size_t)N * O *
 								      (yt == PRESTO_CUDA_BF16 ? 2 : 4), (cudaStream_t)stream)))
 			return rc;
-	} else {
-		cublasHandle_t h = handle_for_current();
-		if (!h)
-			return (int)cudaErrorInitializationError;
-		if (cublasSetStream(h, (cudaStream_t)stream) != CUBLAS_STATUS_SUCCESS)
-			return (int)cudaErrorInvalidValue;
-		float alpha = 1.0f;
-		cublasComputeType_t ct = xt == PRESTO_CUDA_F32 && tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-		cublasStatus_t st = cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, O, N, In, &alpha, w, cuda_type(wt), In, x,
-						 cuda_type(xt), In, &beta, y, cuda_type(yt), O, ct, CUBLAS_GEMM_DEFAULT);
-		if (st != CUBLAS_STATUS_SUCCESS)
-			return st == CUBLAS_STATUS_ALLOC_FAILED ? (int)cudaErrorMemoryAllocation : (int)cudaErrorLaunchFailure;
+	} else if ((rc = presto_cuda_gemm_ld(y, yt, O, x, xt, In, w, wt, N, In, O, beta, tf32, stream))) {
+		return rc;
 	}
 	if (b && !bias_first)
 		return bias(y, yt, b, N, O, true, stream);

@@ -147,7 +147,7 @@ struct presto_cuda_vae {
 	presto_oobleck_config c;
 	presto_cuda_dtype at;
 	int margin = 0;
-	std::vector<void *> allocs;
+	presto_k::dev_memory mem;
 	gconv d_in, d_out;
 	gsnake d_act;
 	std::vector<gblock> blk;
@@ -157,6 +157,7 @@ struct presto_cuda_vae {
 	size_t cap_frames = 0;    // widest C * (T + 2 margin) over the layers
 	float *x, *y;             // fp32 residual stream and conv output
 	void *s;                  // conv input (Snake output), activation type
+	~presto_cuda_vae() { cudaFree(act); }
 };
 
 namespace {
@@ -170,15 +171,7 @@ namespace {
 
 size_t esize(presto_cuda_dtype t) { return t == PRESTO_CUDA_BF16 ? 2 : 4; }
 
-int dev_copy(presto_cuda_vae *g, const void *h, size_t bytes, void **out)
-{
-	*out = nullptr;
-	cudaError_t e = cudaMalloc(out, bytes ? bytes : 1);
-	if (e != cudaSuccess)
-		return (int)e;
-	g->allocs.push_back(*out);
-	return (int)cudaMemcpy(*out, h, bytes, cudaMemcpyHostToDevice);
-}
+int dev_copy(presto_cuda_vae *g, const void *h, size_t bytes, void **out) { return g->mem.upload(h, bytes, out); }
 
 int up_conv(presto_cuda_vae *g, const vconv *v, gconv *o)
 {
@@ -356,14 +349,8 @@ int activations(presto_cuda_vae *g, int Lz)
 
 }  // namespace
 
-extern "C" int presto_cuda_vae_new(const presto_vae *m, presto_cuda_dtype at, presto_cuda_vae **out)
+static int vae_init(presto_cuda_vae *g, const presto_vae *m, presto_cuda_dtype at)
 {
-	*out = nullptr;
-	if (!m->c.has_decoder)
-		return (int)cudaErrorInvalidValue;
-	presto_cuda_vae *g = new (std::nothrow) presto_cuda_vae();
-	if (!g)
-		return (int)cudaErrorMemoryAllocation;
 	g->c = m->c;
 	g->at = at;
 	int rc = up_conv(g, &m->d_in, &g->d_in);
@@ -388,25 +375,18 @@ extern "C" int presto_cuda_vae_new(const presto_vae *m, presto_cuda_dtype at, pr
 		rc = up_snake(g, &m->d_act, &g->d_act);
 	if (!rc)
 		rc = up_conv(g, &m->d_out, &g->d_out);
-	if (rc) {
-		cudaGetLastError();
-		presto_cuda_vae_free(g);
-		return rc;
-	}
-	*out = g;
-	return 0;
+	return rc;
 }
 
-extern "C" void presto_cuda_vae_free(presto_cuda_vae *g)
+extern "C" int presto_cuda_vae_new(const presto_vae *m, presto_cuda_dtype at, presto_cuda_vae **out)
 {
-	if (!g)
-		return;
-	for (void *p : g->allocs)
-		cudaFree(p);
-	if (g->act)
-		cudaFree(g->act);
-	delete g;
+	*out = nullptr;
+	if (!m->c.has_decoder)
+		return (int)cudaErrorInvalidValue;
+	return presto_k::make(out, [&](presto_cuda_vae *g) { return vae_init(g, m, at); });
 }
+
+extern "C" void presto_cuda_vae_free(presto_cuda_vae *g) { delete g; }
 
 extern "C" int presto_cuda_vae_audio_len(const presto_cuda_vae *g, int Lz)
 {

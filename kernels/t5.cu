@@ -72,7 +72,7 @@ __global__ void act_kernel(float *a, const float *b, size_t n, int gated)
 struct presto_cuda_t5 {
 	presto_t5_config c;
 	int tf32 = 0;
-	std::vector<void *> allocs;
+	presto_k::dev_memory mem;
 	float *shared = nullptr, *rel = nullptr, *final_ln = nullptr;
 	struct blk {
 		float *ln0, *q, *k, *v, *o, *ln1, *wi, *wi1, *wo;
@@ -80,6 +80,7 @@ struct presto_cuda_t5 {
 	std::vector<blk> blocks;
 	void *act = nullptr;
 	size_t cap = 0;
+	~presto_cuda_t5() { cudaFree(act); }
 };
 
 namespace {
@@ -93,16 +94,10 @@ namespace {
 
 int up(presto_cuda_t5 *g, const float *h, size_t n, float **out)
 {
-	*out = nullptr;
-	if (!h)
-		return 0;
-	void *d = nullptr;
-	cudaError_t e = cudaMalloc(&d, n * sizeof(float));
-	if (e != cudaSuccess)
-		return (int)e;
-	g->allocs.push_back(d);
+	void *d;
+	int rc = g->mem.upload(h, n * sizeof(float), &d);
 	*out = (float *)d;
-	return (int)cudaMemcpy(d, h, n * sizeof(float), cudaMemcpyHostToDevice);
+	return rc;
 }
 
 int upload(presto_cuda_t5 *g, const presto_t5 *m)
@@ -139,31 +134,14 @@ int lin(presto_cuda_t5 *g, float *y, const float *x, const float *w, int N, int 
 
 extern "C" int presto_cuda_t5_new(const presto_t5 *m, int tf32, presto_cuda_t5 **out)
 {
-	*out = nullptr;
-	presto_cuda_t5 *g = new (std::nothrow) presto_cuda_t5();
-	if (!g)
-		return (int)cudaErrorMemoryAllocation;
-	g->c = m->c;
-	g->tf32 = tf32;
-	int rc = upload(g, m);
-	if (rc) {
-		cudaGetLastError();
-		presto_cuda_t5_free(g);
-		return rc;
-	}
-	*out = g;
-	return 0;
+	return presto_k::make(out, [&](presto_cuda_t5 *g) {
+		g->c = m->c;
+		g->tf32 = tf32;
+		return upload(g, m);
+	});
 }
 
-extern "C" void presto_cuda_t5_free(presto_cuda_t5 *g)
-{
-	if (!g)
-		return;
-	for (void *p : g->allocs)
-		cudaFree(p);
-	cudaFree(g->act);
-	delete g;
-}
+extern "C" void presto_cuda_t5_free(presto_cuda_t5 *g) { delete g; }
 
 extern "C" int presto_cuda_t5_forward(presto_cuda_t5 *g, float *out, const int32_t *ids, const float *mask,
 				      const int32_t *buckets, int B, int L, void *s)

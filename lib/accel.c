@@ -97,21 +97,6 @@ static void *open_backend(char *why, size_t len)
 	return h;
 }
 
-static presto_status accel_forward(void *ctx, float *out, const float *x, const float *t, const float *cross,
-				   const float *neg, int S, const float *global, int B, int T, float scale,
-				   float *cond_out, float *uncond_out, const unsigned char *block_mask)
-{
-	presto_accel *a = ctx;
-	int rc = a->be->dit_forward_cfg(a->g, out, x, t, cross, neg, S, global, B, T, scale, cond_out, uncond_out,
-					block_mask);
-	if (!rc)
-		return PRESTO_OK;
-	if (a->be->is_oom(rc))
-		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory on cuda:%d running the DiT on %d x %d frames",
-					a->index, B, T);
-	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d: %s", a->index, a->be->error_string(rc));
-}
-
 /* an auto choice falls back to the CPU with a note; an explicit one fails */
 static presto_status decline(const presto_device_req *r, char *note, size_t note_len, const char *why)
 {
@@ -171,81 +156,22 @@ static presto_status open_device(const presto_device_req *r, const presto_cuda_b
 	return PRESTO_OK;
 }
 
-static presto_status upload_error(const presto_accel *a, int rc, const char *what, const char *info)
+/* A GPU call's failure as a status: out of memory (what names the work) or
+ * another GPU error. */
+static presto_status gpu_error(const presto_accel *a, int rc, const char *what)
 {
 	if (a->be->is_oom(rc))
-		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory uploading the %s to %s", what, info);
-	return presto_error_set(PRESTO_EIO, "uploading the %s to %s: %s", what, info, a->be->error_string(rc));
-}
-
-presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, presto_accel **out, char *used,
-				  size_t used_len, char *note, size_t note_len)
-{
-	*out = NULL;
-	snprintf(used, used_len, "cpu");
-	const presto_cuda_backend *be;
-	char info[256];
-	int bf16 = 0;
-	PRESTO_TRY(open_device(r, &be, info, sizeof info, note, note_len, &bf16));
-	if (!be)
-		return PRESTO_OK;
-	presto_accel *a = presto_calloc(1, sizeof *a);
-	if (!a)
-		return PRESTO_ENOMEM;
-	a->be = be;
-	a->m = m;
-	a->index = r->index;
-	int rc = be->dit_new(m, bf16, &a->g);
-	if (rc) {
-		presto_status st = upload_error(a, rc, "DiT", info);
-		free(a);
-		return st;
-	}
-	presto_dit_set_accel(m, accel_forward, a);
-	snprintf(used, used_len, "%s, %s", info, bf16 ? "bf16" : "fp32");
-	*out = a;
-	return PRESTO_OK;
+		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory %s", what);
+	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d %s: %s", a->index, what, a->be->error_string(rc));
 }
 
 static presto_status accel_decode(void *ctx, float *audio, const float *z, int Lz)
 {
 	presto_accel *a = ctx;
 	int rc = a->be->vae_decode(a->g, audio, z, Lz);
-	if (!rc)
-		return PRESTO_OK;
-	if (a->be->is_oom(rc))
-		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory on cuda:%d decoding %d latent frames", a->index,
-					Lz);
-	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d: %s", a->index, a->be->error_string(rc));
-}
-
-presto_status presto_accel_attach_vae(presto_vae *m, const presto_device_req *r, presto_accel **out, char *used,
-				      size_t used_len, char *note, size_t note_len)
-{
-	*out = NULL;
-	snprintf(used, used_len, "cpu");
-	const presto_cuda_backend *be;
-	char info[256];
-	int bf16 = 0;
-	PRESTO_TRY(open_device(r, &be, info, sizeof info, note, note_len, &bf16));
-	if (!be)
-		return PRESTO_OK;
-	presto_accel *a = presto_calloc(1, sizeof *a);
-	if (!a)
-		return PRESTO_ENOMEM;
-	a->be = be;
-	a->vae = m;
-	a->index = r->index;
-	int rc = be->vae_new(m, bf16, &a->g);
-	if (rc) {
-		presto_status st = upload_error(a, rc, "VAE decoder", info);
-		free(a);
-		return st;
-	}
-	presto_vae_set_accel(m, accel_decode, a);
-	snprintf(used, used_len, "%s, %s", info, bf16 ? "bf16" : "fp32");
-	*out = a;
-	return PRESTO_OK;
+	char what[96];
+	snprintf(what, sizeof what, "on cuda:%d decoding %d latent frames", a->index, Lz);
+	return rc ? gpu_error(a, rc, what) : PRESTO_OK;
 }
 
 static presto_status accel_t5(void *ctx, float *out, const int32_t *ids, const float *mask, int B, int L)
@@ -261,17 +187,30 @@ static presto_status accel_t5(void *ctx, float *out, const int32_t *ids, const f
 		a->bk_L = L;
 	}
 	int rc = a->be->t5_forward(a->g, out, ids, mask, a->bk, B, L);
-	if (!rc)
-		return PRESTO_OK;
-	if (a->be->is_oom(rc))
-		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory on cuda:%d encoding %d x %d tokens", a->index,
-					B, L);
-	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d: %s", a->index, a->be->error_string(rc));
+	char what[96];
+	snprintf(what, sizeof what, "on cuda:%d encoding %d x %d tokens", a->index, B, L);
+	return rc ? gpu_error(a, rc, what) : PRESTO_OK;
 }
 
-presto_status presto_accel_attach_t5(presto_t5 *m, const presto_device_req *r, presto_accel **out, char *used,
-				     size_t used_len, char *note, size_t note_len)
+static presto_status accel_forward(void *ctx, float *out, const float *x, const float *t, const float *cross,
+				   const float *neg, int S, const float *global, int B, int T, float scale,
+				   float *cond_out, float *uncond_out, const unsigned char *block_mask)
 {
+	presto_accel *a = ctx;
+	int rc = a->be->dit_forward_cfg(a->g, out, x, t, cross, neg, S, global, B, T, scale, cond_out, uncond_out,
+					block_mask);
+	char what[96];
+	snprintf(what, sizeof what, "on cuda:%d running the DiT on %d x %d frames", a->index, B, T);
+	return rc ? gpu_error(a, rc, what) : PRESTO_OK;
+}
+
+enum { DIT, VAE, T5 };
+
+/* Put one model (kind DIT, VAE or T5) on the requested device. */
+static presto_status attach(int kind, void *m, const presto_device_req *r, presto_accel **out, char *used,
+			    size_t used_len, char *note, size_t note_len)
+{
+	static const char *const names[] = {"DiT", "VAE decoder", "T5 encoder"};
 	*out = NULL;
 	snprintf(used, used_len, "cpu");
 	const presto_cuda_backend *be;
@@ -284,18 +223,45 @@ presto_status presto_accel_attach_t5(presto_t5 *m, const presto_device_req *r, p
 	if (!a)
 		return PRESTO_ENOMEM;
 	a->be = be;
-	a->t5 = m;
 	a->index = r->index;
-	int rc = be->t5_new(m, bf16, &a->g); /* the fast path: TF32 GEMMs, fp32 storage */
+	/* T5 keeps fp32 storage; "bf16" gives it TF32 GEMMs */
+	int rc = kind == DIT ? be->dit_new(a->m = m, bf16, &a->g)
+		 : kind == VAE ? be->vae_new(a->vae = m, bf16, &a->g)
+			       : be->t5_new(a->t5 = m, bf16, &a->g);
 	if (rc) {
-		presto_status st = upload_error(a, rc, "T5 encoder", info);
+		char what[320];
+		snprintf(what, sizeof what, "uploading the %s to %s", names[kind], info);
+		presto_status st = gpu_error(a, rc, what);
 		free(a);
 		return st;
 	}
-	presto_t5_set_accel(m, accel_t5, a);
-	snprintf(used, used_len, "%s, %s", info, bf16 ? "tf32" : "fp32");
+	if (kind == DIT)
+		presto_dit_set_accel(a->m, accel_forward, a);
+	else if (kind == VAE)
+		presto_vae_set_accel(a->vae, accel_decode, a);
+	else
+		presto_t5_set_accel(a->t5, accel_t5, a);
+	snprintf(used, used_len, "%s, %s", info, !bf16 ? "fp32" : kind == T5 ? "tf32" : "bf16");
 	*out = a;
 	return PRESTO_OK;
+}
+
+presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, presto_accel **out, char *used,
+				  size_t used_len, char *note, size_t note_len)
+{
+	return attach(DIT, m, r, out, used, used_len, note, note_len);
+}
+
+presto_status presto_accel_attach_vae(presto_vae *m, const presto_device_req *r, presto_accel **out, char *used,
+				      size_t used_len, char *note, size_t note_len)
+{
+	return attach(VAE, m, r, out, used, used_len, note, note_len);
+}
+
+presto_status presto_accel_attach_t5(presto_t5 *m, const presto_device_req *r, presto_accel **out, char *used,
+				     size_t used_len, char *note, size_t note_len)
+{
+	return attach(T5, m, r, out, used, used_len, note, note_len);
 }
 
 void presto_accel_free(presto_accel *a)

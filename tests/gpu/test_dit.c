@@ -18,24 +18,10 @@
 
 #include "../unit/check.h"
 #include "../unit/testrand.h"
+#include "gpucheck.h"
+#include "../unit/randparams.h"
 
 TEST_RAND_SEED(0x9e3779b97f4a7c15ull);
-
-static void randomize(presto_params *ps)
-{
-	for (int i = 0; i < ps->n; i++) {
-		presto_param_info *pi = &ps->p[i];
-		float *d = ps->data + pi->offset;
-		if (strstr(pi->name, "inv_freq"))
-			continue;
-		double fan = pi->ndim >= 2 ? (double)pi->shape[1] * (pi->ndim == 3 ? (double)pi->shape[2] : 1.0) : 0;
-		int one = pi->ndim == 1 && (strstr(pi->name, ".gamma") || strstr(pi->name, "_norm.weight"));
-		for (size_t j = 0; j < pi->numel; j++) {
-			float z = randn();
-			d[j] = fan > 0 ? z / (float)sqrt(fan) : one ? 1.0f + 0.2f * z : 0.2f * z;
-		}
-	}
-}
 
 static float *dev(const float *h, size_t n)
 {
@@ -64,7 +50,7 @@ static void test_case(const char *label, const char *json, int B, int T, int S, 
 		return;
 	}
 	json_decref(js);
-	randomize(&ps);
+	randomize_params(&ps);
 	int C = cfg.io_channels, Cc = cfg.cond_token_dim, G = cfg.global_cond_dim;
 	size_t nx = (size_t)B * C * T, nc = (size_t)B * S * Cc, ng = (size_t)B * G;
 	float *x = vec(nx, 1), *t = vec(B, 0), *cross = vec(nc, 1), *global = vec(ng, 1), *y = vec(nx, 0);
@@ -83,14 +69,8 @@ static void test_case(const char *label, const char *json, int B, int T, int S, 
 						     NULL);
 		if (!rc)
 			rc = (int)cudaMemcpy(yg, dy, sizeof(float) * nx, cudaMemcpyDeviceToHost);
-		double err = 0, mx = 0;
-		size_t bad = 0;
-		for (size_t i = 0; i < nx; i++) {
-			bad += !isfinite(yg[i]);
-			err = fmax(err, fabs((double)yg[i] - y[i]));
-			mx = fmax(mx, fabs((double)y[i]));
-		}
-		double rel = err / (mx > 0 ? mx : 1), tol = bf ? 3e-2 : 2e-5;
+		size_t bad;
+		double rel = norm_error(yg, y, nx, &bad), tol = bf ? 3e-2 : 2e-5;
 		CHECK(!rc && !bad && rel <= tol, "%s, %s weights: normalised error %.2e (tol %.0e)%s (rc %d)", label,
 		      bf ? "bf16" : "fp32", rel, tol, bad ? ", non-finite" : "", rc);
 		/* a second call of the same shape reuses the activations */
@@ -113,12 +93,7 @@ static void test_case(const char *label, const char *json, int B, int T, int S, 
 
 int main(void)
 {
-	int count = 0;
-	cudaError_t e = cudaGetDeviceCount(&count);
-	if (e != cudaSuccess || count == 0) {
-		printf("SKIP: no usable CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none");
-		return 77;
-	}
+	require_gpu();
 	static const unsigned char skip_mid[3] = {1, 0, 1};
 	test_case("sao-like", "{\"io_channels\": 3, \"embed_dim\": 128, \"depth\": 3, \"num_heads\": 2,"
 			      " \"cond_token_dim\": 64, \"global_cond_dim\": 24, \"project_cond_tokens\": false,"

@@ -16,6 +16,7 @@
 
 #include "../unit/check.h"
 #include "../unit/testrand.h"
+#include "gpucheck.h"
 
 TEST_RAND_SEED(0x6b8b4567327b23c6ull);
 
@@ -34,15 +35,8 @@ static void compare(const char *what, const float *d, const float *ref, size_t n
 {
 	float *h = malloc(sizeof(float) * (n ? n : 1));
 	cudaError_t e = cudaMemcpy(h, d, sizeof(float) * n, cudaMemcpyDeviceToHost);
-	double err = 0, mx = 0;
-	size_t bad = 0;
-	for (size_t i = 0; i < n; i++) {
-		if (isfinite(ref[i]) && !isfinite(h[i]))
-			bad++;
-		err = fmax(err, fabs((double)h[i] - ref[i]));
-		mx = fmax(mx, fabs((double)ref[i]));
-	}
-	double rel = err / (mx > 0 ? mx : 1);
+	size_t bad;
+	double rel = norm_error(h, ref, n, &bad);
 	CHECK(e == cudaSuccess && !bad && rel <= tol, "%-44s normalised error %.2e (tol %.0e)%s", what, rel, tol,
 	      bad ? ", non-finite values" : "");
 	free(h);
@@ -292,12 +286,7 @@ static void test_small_ops(void)
 
 int main(void)
 {
-	int count = 0;
-	cudaError_t e = cudaGetDeviceCount(&count);
-	if (e != cudaSuccess || count == 0) {
-		printf("SKIP: no usable CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none");
-		return 77;
-	}
+	require_gpu();
 	test_layernorm(1, 1, 1);
 	test_layernorm(7, 192, 1);
 	test_layernorm(300, 1536, 0);

@@ -14,6 +14,7 @@
 
 #include "../unit/check.h"
 #include "../unit/testrand.h"
+#include "gpucheck.h"
 
 TEST_RAND_SEED(0x3c6ef372fe94f82bull);
 
@@ -54,14 +55,8 @@ static void test_case(const char *label, int gated, int B, int L)
 			rc = presto_cuda_t5_forward(g, dout, dids, dmask, dbk, B, L, NULL);
 		if (!rc)
 			rc = (int)cudaMemcpy(got, dout, sizeof(float) * no, cudaMemcpyDeviceToHost);
-		double err = 0, mx = 0;
-		size_t bad = 0;
-		for (size_t i = 0; i < no; i++) {
-			bad += !isfinite(got[i]);
-			err = fmax(err, fabs((double)got[i] - ref[i]));
-			mx = fmax(mx, fabs((double)ref[i]));
-		}
-		double rel = err / (mx > 0 ? mx : 1), tol = tf32 ? 1e-2 : 1e-5;
+		size_t bad;
+		double rel = norm_error(got, ref, no, &bad), tol = tf32 ? 1e-2 : 1e-5;
 		CHECK(!rc && !bad && rel <= tol, "%s, %s: normalised error %.2e (tol %.0e)%s (rc %d)", label,
 		      tf32 ? "tf32" : "fp32", rel, tol, bad ? ", non-finite" : "", rc);
 		presto_cuda_t5_free(g);
@@ -74,12 +69,7 @@ static void test_case(const char *label, int gated, int B, int L)
 
 int main(void)
 {
-	int count = 0;
-	cudaError_t e = cudaGetDeviceCount(&count);
-	if (e != cudaSuccess || count == 0) {
-		printf("SKIP: no usable CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none");
-		return 77;
-	}
+	require_gpu();
 	test_case("relu, padded batch", 0, 2, 11);
 	test_case("gated-gelu, padded batch", 1, 2, 9);
 	test_case("relu, 40 tokens", 0, 1, 40);

@@ -15,6 +15,7 @@
 
 #include "../unit/check.h"
 #include "../unit/testrand.h"
+#include "gpucheck.h"
 
 TEST_RAND_SEED(0x2545f4914f6cdd1dull);
 
@@ -78,14 +79,8 @@ static void test_case(const char *label, int channels, int n, const int *mults, 
 			rc = presto_cuda_vae_decode(g, da, dz, Lz, NULL);
 		if (!rc)
 			rc = (int)cudaMemcpy(got, da, sizeof(float) * na, cudaMemcpyDeviceToHost);
-		double err = 0, mx = 0;
-		size_t bad = 0;
-		for (size_t i = 0; i < na; i++) {
-			bad += !isfinite(got[i]);
-			err = fmax(err, fabs((double)got[i] - ref[i]));
-			mx = fmax(mx, fabs((double)ref[i]));
-		}
-		double rel = err / (mx > 0 ? mx : 1), tol = bf ? 3e-2 : 1e-5;
+		size_t bad;
+		double rel = norm_error(got, ref, na, &bad), tol = bf ? 3e-2 : 1e-5;
 		CHECK(!rc && !bad && rel <= tol, "%s, %s: %d latent frames -> %d samples, normalised error %.2e (tol %.0e)%s (rc %d)",
 		      label, bf ? "bf16" : "fp32", Lz, N, rel, tol, bad ? ", non-finite" : "", rc);
 		presto_cuda_vae_free(g);
@@ -98,12 +93,7 @@ static void test_case(const char *label, int channels, int n, const int *mults, 
 
 int main(void)
 {
-	int count = 0;
-	cudaError_t e = cudaGetDeviceCount(&count);
-	if (e != cudaSuccess || count == 0) {
-		printf("SKIP: no usable CUDA device (%s)\n", e != cudaSuccess ? cudaGetErrorString(e) : "none");
-		return 77;
-	}
+	require_gpu();
 	static const int m2[] = {1, 2}, s23[] = {2, 3};
 	test_case("odd strides, tanh, scale 1.5", 4, 2, m2, s23, 3, 1, 1.5f, 7);
 	static const int m5[] = {1, 2, 4, 8, 16}, s5[] = {2, 4, 4, 8, 8};

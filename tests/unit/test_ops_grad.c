@@ -21,6 +21,7 @@
 
 #include "check.h"
 #include "testrand.h"
+#include "randparams.h"
 #include "fdcheck.h"
 
 #define PRE 0.25f /* what every gradient buffer holds before a backward */
@@ -328,25 +329,6 @@ static double dit_extra(void *c)
 	return acc;
 }
 
-/* Random weights of the reference scales: matrices N(0, 1/fan_in), norm
- * weights 1 + N(0, 0.2^2), biases and Fourier frequencies N(0, 0.2^2); the
- * rotary frequencies stay at their defaults. */
-static void randomize(presto_params *ps)
-{
-	for (int i = 0; i < ps->n; i++) {
-		presto_param_info *pi = &ps->p[i];
-		float *d = ps->data + pi->offset;
-		if (strstr(pi->name, "inv_freq"))
-			continue;
-		double fan = pi->ndim >= 2 ? (double)pi->shape[1] * (pi->ndim == 3 ? (double)pi->shape[2] : 1.0) : 0;
-		int one = pi->ndim == 1 && (strstr(pi->name, ".gamma") || strstr(pi->name, "_norm.weight"));
-		for (size_t j = 0; j < pi->numel; j++) {
-			float z = randn();
-			d[j] = fan > 0 ? z / (float)sqrt(fan) : one ? 1.0f + 0.2f * z : 0.2f * z;
-		}
-	}
-}
-
 /* One configuration: JSON of the diffusion config; B, T, S; global on/off;
  * a block mask (or NULL); the block whose hidden state also gets a gradient
  * (-2: none). */
@@ -369,7 +351,7 @@ static void test_dit_case(const char *label, const char *json, int B, int T, int
 	}
 	json_decref(js);
 	int failures0 = failures;
-	randomize(&ps);
+	randomize_params(&ps);
 	int C = cfg.io_channels, Cc = cfg.cond_token_dim, G = cfg.global_cond_dim, D = cfg.embed_dim;
 	size_t nx = (size_t)B * C * T, nc = (size_t)B * S * Cc, ng = (size_t)B * G, nh = (size_t)B * (T + 1) * D;
 	float *x = vec(nx, 1), *t = vec(B, 0), *cross = vec(nc, 1), *global = vec(ng, 1);
