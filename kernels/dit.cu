@@ -159,65 +159,58 @@ int up32(presto_cuda_dit *g, const float *h, size_t n, float **out)
 
 int upw(presto_cuda_dit *g, const float *h, size_t n, void **out) { return upload(g, h, n, g->wt, out); }
 
-#define TRY(x)                                                                                                        \
-	do {                                                                                                          \
-		int rc_ = (x);                                                                                        \
-		if (rc_)                                                                                              \
-			return rc_;                                                                                   \
-	} while (0)
-
 int upload_all(presto_cuda_dit *g, const presto_dit *m)
 {
 	const presto_dit_config *c = &m->c;
 	size_t C = c->io_channels, D = c->embed_dim, F = D * c->ff_mult, Ce = c->cond_embed_dim;
 	size_t Cc = c->cond_token_dim, G = c->global_cond_dim, TF = c->timestep_features_dim, Dh = c->d_head;
-	TRY(up32(g, m->ts_freq, TF / 2, &g->ts_freq));
-	TRY(up32(g, m->ts_w0, D * TF, &g->ts_w0));
-	TRY(up32(g, m->ts_b0, D, &g->ts_b0));
-	TRY(up32(g, m->ts_w2, D * D, &g->ts_w2));
-	TRY(up32(g, m->ts_b2, D, &g->ts_b2));
-	TRY(up32(g, Cc ? m->cond_w0 : nullptr, Ce * Cc, &g->cond_w0));
-	TRY(up32(g, Cc ? m->cond_w2 : nullptr, Ce * Ce, &g->cond_w2));
-	TRY(up32(g, G ? m->glob_w0 : nullptr, D * G, &g->glob_w0));
-	TRY(up32(g, G ? m->glob_w2 : nullptr, D * D, &g->glob_w2));
-	TRY(up32(g, m->pre_conv, C * C, &g->pre_conv));
-	TRY(up32(g, m->post_conv, C * C, &g->post_conv));
-	TRY(up32(g, m->proj_in, D * C, &g->proj_in));
-	TRY(up32(g, m->proj_out, C * D, &g->proj_out));
-	TRY(up32(g, c->rotary_dim ? m->inv_freq : nullptr, (size_t)c->rotary_dim / 2, &g->inv_freq));
+	PRESTO_K_TRY(up32(g, m->ts_freq, TF / 2, &g->ts_freq));
+	PRESTO_K_TRY(up32(g, m->ts_w0, D * TF, &g->ts_w0));
+	PRESTO_K_TRY(up32(g, m->ts_b0, D, &g->ts_b0));
+	PRESTO_K_TRY(up32(g, m->ts_w2, D * D, &g->ts_w2));
+	PRESTO_K_TRY(up32(g, m->ts_b2, D, &g->ts_b2));
+	PRESTO_K_TRY(up32(g, Cc ? m->cond_w0 : nullptr, Ce * Cc, &g->cond_w0));
+	PRESTO_K_TRY(up32(g, Cc ? m->cond_w2 : nullptr, Ce * Ce, &g->cond_w2));
+	PRESTO_K_TRY(up32(g, G ? m->glob_w0 : nullptr, D * G, &g->glob_w0));
+	PRESTO_K_TRY(up32(g, G ? m->glob_w2 : nullptr, D * D, &g->glob_w2));
+	PRESTO_K_TRY(up32(g, m->pre_conv, C * C, &g->pre_conv));
+	PRESTO_K_TRY(up32(g, m->post_conv, C * C, &g->post_conv));
+	PRESTO_K_TRY(up32(g, m->proj_in, D * C, &g->proj_in));
+	PRESTO_K_TRY(up32(g, m->proj_out, C * D, &g->proj_out));
+	PRESTO_K_TRY(up32(g, c->rotary_dim ? m->inv_freq : nullptr, (size_t)c->rotary_dim / 2, &g->inv_freq));
 	g->blocks.assign(c->depth, gblock());
 	for (int i = 0; i < c->depth; i++) {
 		const dit_block *b = &m->blocks[i];
 		gblock *o = &g->blocks[i];
-		TRY(up32(g, b->pre_g, D, &o->pre_g));
-		TRY(up32(g, b->pre_b, D, &o->pre_b));
-		TRY(upw(g, b->qkv, 3 * D * D, &o->qkv));
-		TRY(upw(g, b->sa_out, D * D, &o->sa_out));
+		PRESTO_K_TRY(up32(g, b->pre_g, D, &o->pre_g));
+		PRESTO_K_TRY(up32(g, b->pre_b, D, &o->pre_b));
+		PRESTO_K_TRY(upw(g, b->qkv, 3 * D * D, &o->qkv));
+		PRESTO_K_TRY(upw(g, b->sa_out, D * D, &o->sa_out));
 		if (c->qk_norm == 1) {
-			TRY(up32(g, b->sa_qn.w, Dh, &o->sa_qw));
-			TRY(up32(g, b->sa_qn.b, Dh, &o->sa_qb));
-			TRY(up32(g, b->sa_kn.w, Dh, &o->sa_kw));
-			TRY(up32(g, b->sa_kn.b, Dh, &o->sa_kb));
+			PRESTO_K_TRY(up32(g, b->sa_qn.w, Dh, &o->sa_qw));
+			PRESTO_K_TRY(up32(g, b->sa_qn.b, Dh, &o->sa_qb));
+			PRESTO_K_TRY(up32(g, b->sa_kn.w, Dh, &o->sa_kw));
+			PRESTO_K_TRY(up32(g, b->sa_kn.b, Dh, &o->sa_kb));
 		}
 		if (Ce) {
-			TRY(up32(g, b->ca_g, D, &o->ca_g));
-			TRY(up32(g, b->ca_b, D, &o->ca_b));
-			TRY(upw(g, b->ca_q, D * D, &o->ca_q));
-			TRY(upw(g, b->ca_kv, 2 * Ce * Ce, &o->ca_kv));
-			TRY(upw(g, b->ca_out, D * D, &o->ca_out));
+			PRESTO_K_TRY(up32(g, b->ca_g, D, &o->ca_g));
+			PRESTO_K_TRY(up32(g, b->ca_b, D, &o->ca_b));
+			PRESTO_K_TRY(upw(g, b->ca_q, D * D, &o->ca_q));
+			PRESTO_K_TRY(upw(g, b->ca_kv, 2 * Ce * Ce, &o->ca_kv));
+			PRESTO_K_TRY(upw(g, b->ca_out, D * D, &o->ca_out));
 			if (c->qk_norm == 1) {
-				TRY(up32(g, b->ca_qn.w, Dh, &o->ca_qw));
-				TRY(up32(g, b->ca_qn.b, Dh, &o->ca_qb));
-				TRY(up32(g, b->ca_kn.w, Dh, &o->ca_kw));
-				TRY(up32(g, b->ca_kn.b, Dh, &o->ca_kb));
+				PRESTO_K_TRY(up32(g, b->ca_qn.w, Dh, &o->ca_qw));
+				PRESTO_K_TRY(up32(g, b->ca_qn.b, Dh, &o->ca_qb));
+				PRESTO_K_TRY(up32(g, b->ca_kn.w, Dh, &o->ca_kw));
+				PRESTO_K_TRY(up32(g, b->ca_kn.b, Dh, &o->ca_kb));
 			}
 		}
-		TRY(up32(g, b->ff_g, D, &o->ff_g));
-		TRY(up32(g, b->ff_b, D, &o->ff_b));
-		TRY(upw(g, b->ff_in, 2 * F * D, &o->ff_in));
-		TRY(up32(g, c->ff_no_bias ? nullptr : b->ff_in_b, 2 * F, &o->ff_in_b));
-		TRY(upw(g, b->ff_out, D * F, &o->ff_out));
-		TRY(up32(g, c->ff_no_bias ? nullptr : b->ff_out_b, D, &o->ff_out_b));
+		PRESTO_K_TRY(up32(g, b->ff_g, D, &o->ff_g));
+		PRESTO_K_TRY(up32(g, b->ff_b, D, &o->ff_b));
+		PRESTO_K_TRY(upw(g, b->ff_in, 2 * F * D, &o->ff_in));
+		PRESTO_K_TRY(up32(g, c->ff_no_bias ? nullptr : b->ff_in_b, 2 * F, &o->ff_in_b));
+		PRESTO_K_TRY(upw(g, b->ff_out, D * F, &o->ff_out));
+		PRESTO_K_TRY(up32(g, c->ff_no_bias ? nullptr : b->ff_out_b, D, &o->ff_out_b));
 	}
 	return 0;
 }
@@ -354,39 +347,39 @@ extern "C" int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const flo
 	if (!G)
 		global = nullptr;
 	int T1 = T + 1, N = B * T1, NT = B * T;
-	TRY(activations(g, B, T, S));
+	PRESTO_K_TRY(activations(g, B, T, S));
 	size_t n_bct = (size_t)B * C * T;
 
 	// preprocess_conv (1x1, residual) on token rows
 	PRESTO_LAUNCH(grid_for(n_bct), kThreads, 0, s, bct_to_rows_kernel)(g->xt, x, B, C, T);
-	TRY(presto_k::last_error());
-	TRY(lin32(g, g->pc, g->xt, g->pre_conv, nullptr, NT, C, C, 0.0f, s));
-	TRY(presto_cuda_add_inplace(g->xt, g->pc, (size_t)NT * C, s));
+	PRESTO_K_TRY(presto_k::last_error());
+	PRESTO_K_TRY(lin32(g, g->pc, g->xt, g->pre_conv, nullptr, NT, C, C, 0.0f, s));
+	PRESTO_K_TRY(presto_cuda_add_inplace(g->xt, g->pc, (size_t)NT * C, s));
 
 	// timestep (and global) embedding -> row 0 of every item
-	TRY(presto_cuda_fourier_features_forward(g->tf, t, g->ts_freq, B, TF / 2, s));
-	TRY(lin32(g, g->tmp, g->tf, g->ts_w0, g->ts_b0, B, TF, D, 0.0f, s));
-	TRY(presto_cuda_silu_forward(g->tmp, g->tmp, (size_t)B * D, s));
-	TRY(lin32(g, g->te, g->tmp, g->ts_w2, g->ts_b2, B, D, D, 0.0f, s));
+	PRESTO_K_TRY(presto_cuda_fourier_features_forward(g->tf, t, g->ts_freq, B, TF / 2, s));
+	PRESTO_K_TRY(lin32(g, g->tmp, g->tf, g->ts_w0, g->ts_b0, B, TF, D, 0.0f, s));
+	PRESTO_K_TRY(presto_cuda_silu_forward(g->tmp, g->tmp, (size_t)B * D, s));
+	PRESTO_K_TRY(lin32(g, g->te, g->tmp, g->ts_w2, g->ts_b2, B, D, D, 0.0f, s));
 	if (global) {
-		TRY(lin32(g, g->tmp, global, g->glob_w0, nullptr, B, G, D, 0.0f, s));
-		TRY(presto_cuda_silu_forward(g->tmp, g->tmp, (size_t)B * D, s));
-		TRY(lin32(g, g->ge, g->tmp, g->glob_w2, nullptr, B, D, D, 0.0f, s));
+		PRESTO_K_TRY(lin32(g, g->tmp, global, g->glob_w0, nullptr, B, G, D, 0.0f, s));
+		PRESTO_K_TRY(presto_cuda_silu_forward(g->tmp, g->tmp, (size_t)B * D, s));
+		PRESTO_K_TRY(lin32(g, g->ge, g->tmp, g->glob_w2, nullptr, B, D, D, 0.0f, s));
 	}
 	PRESTO_LAUNCH(grid_for((size_t)B * D), kThreads, 0, s, global_token_kernel)(g->h, g->te, global ? g->ge : nullptr,
 										   B, T1, D);
-	TRY(presto_k::last_error());
+	PRESTO_K_TRY(presto_k::last_error());
 	for (int b = 0; b < B; b++)
-		TRY(lin32(g, g->h + ((size_t)b * T1 + 1) * D, g->xt + (size_t)b * T * C, g->proj_in, nullptr, T, C, D,
+		PRESTO_K_TRY(lin32(g, g->h + ((size_t)b * T1 + 1) * D, g->xt + (size_t)b * T * C, g->proj_in, nullptr, T, C, D,
 			  0.0f, s));
 
 	// context tokens, once for every block
 	if (S) {
 		int NS = B * S;
-		TRY(lin32(g, g->kv32, cross, g->cond_w0, nullptr, NS, c->cond_token_dim, Ce, 0.0f, s));
-		TRY(presto_cuda_silu_forward(g->kv32, g->kv32, (size_t)NS * Ce, s));
-		TRY(lin32(g, g->ctx32, g->kv32, g->cond_w2, nullptr, NS, Ce, Ce, 0.0f, s));
-		TRY(cast(g, g->ctx, g->ctx32, (size_t)NS * Ce, s));
+		PRESTO_K_TRY(lin32(g, g->kv32, cross, g->cond_w0, nullptr, NS, c->cond_token_dim, Ce, 0.0f, s));
+		PRESTO_K_TRY(presto_cuda_silu_forward(g->kv32, g->kv32, (size_t)NS * Ce, s));
+		PRESTO_K_TRY(lin32(g, g->ctx32, g->kv32, g->cond_w2, nullptr, NS, Ce, Ce, 0.0f, s));
+		PRESTO_K_TRY(cast(g, g->ctx, g->ctx32, (size_t)NS * Ce, s));
 	}
 
 	for (int i = 0; i < c->depth; i++) {
@@ -394,49 +387,49 @@ extern "C" int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const flo
 			continue;
 		const gblock *bl = &g->blocks[i];
 		// self-attention
-		TRY(ln(g, g->xn, g->h, bl->pre_g, bl->pre_b, N, s));
-		TRY(linw(g, g->qkv, g->wt, g->xn, bl->qkv, nullptr, N, D, 3 * D, 0.0f, s));
+		PRESTO_K_TRY(ln(g, g->xn, g->h, bl->pre_g, bl->pre_b, N, s));
+		PRESTO_K_TRY(linw(g, g->qkv, g->wt, g->xn, bl->qkv, nullptr, N, D, 3 * D, 0.0f, s));
 		if (c->qk_norm) {
-			TRY(presto_cuda_qk_norm(g->qkv, g->wt, N, 3 * D, H, Dh, c->qk_norm, bl->sa_qw, bl->sa_qb, s));
-			TRY(presto_cuda_qk_norm(at(g, g->qkv, D), g->wt, N, 3 * D, H, Dh, c->qk_norm, bl->sa_kw,
+			PRESTO_K_TRY(presto_cuda_qk_norm(g->qkv, g->wt, N, 3 * D, H, Dh, c->qk_norm, bl->sa_qw, bl->sa_qb, s));
+			PRESTO_K_TRY(presto_cuda_qk_norm(at(g, g->qkv, D), g->wt, N, 3 * D, H, Dh, c->qk_norm, bl->sa_kw,
 						bl->sa_kb, s));
 		}
 		if (c->rotary_dim)
 			for (int b = 0; b < B; b++) {
 				void *base = at(g, g->qkv, (size_t)b * T1 * 3 * D);
-				TRY(presto_cuda_rope_forward(base, g->wt, T1, H, Dh, 3 * D, c->rotary_dim, g->inv_freq, 0,
+				PRESTO_K_TRY(presto_cuda_rope_forward(base, g->wt, T1, H, Dh, 3 * D, c->rotary_dim, g->inv_freq, 0,
 							     s));
-				TRY(presto_cuda_rope_forward(at(g, base, D), g->wt, T1, H, Dh, 3 * D, c->rotary_dim,
+				PRESTO_K_TRY(presto_cuda_rope_forward(at(g, base, D), g->wt, T1, H, Dh, 3 * D, c->rotary_dim,
 							     g->inv_freq, 0, s));
 			}
-		TRY(attention(g, g->ao, g->qkv, at(g, g->qkv, D), at(g, g->qkv, 2 * D), B, T1, T1, H, H, 3 * D, 3 * D,
+		PRESTO_K_TRY(attention(g, g->ao, g->qkv, at(g, g->qkv, D), at(g, g->qkv, 2 * D), B, T1, T1, H, H, 3 * D, 3 * D,
 			      3 * D, s));
-		TRY(linw(g, g->h, PRESTO_CUDA_F32, g->ao, bl->sa_out, nullptr, N, D, D, 1.0f, s));
+		PRESTO_K_TRY(linw(g, g->h, PRESTO_CUDA_F32, g->ao, bl->sa_out, nullptr, N, D, D, 1.0f, s));
 		// cross-attention
 		if (S) {
-			TRY(ln(g, g->xn, g->h, bl->ca_g, bl->ca_b, N, s));
-			TRY(linw(g, g->qkv, g->wt, g->xn, bl->ca_q, nullptr, N, D, D, 0.0f, s));
-			TRY(linw(g, g->kv, g->wt, g->ctx, bl->ca_kv, nullptr, B * S, Ce, 2 * Ce, 0.0f, s));
+			PRESTO_K_TRY(ln(g, g->xn, g->h, bl->ca_g, bl->ca_b, N, s));
+			PRESTO_K_TRY(linw(g, g->qkv, g->wt, g->xn, bl->ca_q, nullptr, N, D, D, 0.0f, s));
+			PRESTO_K_TRY(linw(g, g->kv, g->wt, g->ctx, bl->ca_kv, nullptr, B * S, Ce, 2 * Ce, 0.0f, s));
 			if (c->qk_norm) {
-				TRY(presto_cuda_qk_norm(g->qkv, g->wt, N, D, H, Dh, c->qk_norm, bl->ca_qw, bl->ca_qb, s));
-				TRY(presto_cuda_qk_norm(g->kv, g->wt, B * S, 2 * Ce, KVH, Dh, c->qk_norm, bl->ca_kw,
+				PRESTO_K_TRY(presto_cuda_qk_norm(g->qkv, g->wt, N, D, H, Dh, c->qk_norm, bl->ca_qw, bl->ca_qb, s));
+				PRESTO_K_TRY(presto_cuda_qk_norm(g->kv, g->wt, B * S, 2 * Ce, KVH, Dh, c->qk_norm, bl->ca_kw,
 							bl->ca_kb, s));
 			}
-			TRY(attention(g, g->ao, g->qkv, g->kv, at(g, g->kv, Ce), B, T1, S, H, KVH, D, 2 * Ce, 2 * Ce, s));
-			TRY(linw(g, g->h, PRESTO_CUDA_F32, g->ao, bl->ca_out, nullptr, N, D, D, 1.0f, s));
+			PRESTO_K_TRY(attention(g, g->ao, g->qkv, g->kv, at(g, g->kv, Ce), B, T1, S, H, KVH, D, 2 * Ce, 2 * Ce, s));
+			PRESTO_K_TRY(linw(g, g->h, PRESTO_CUDA_F32, g->ao, bl->ca_out, nullptr, N, D, D, 1.0f, s));
 		}
 		// feed-forward
-		TRY(ln(g, g->xn, g->h, bl->ff_g, bl->ff_b, N, s));
-		TRY(linw(g, g->big, g->wt, g->xn, bl->ff_in, bl->ff_in_b, N, D, 2 * F, 0.0f, s));
-		TRY(swiglu(g, g->mid, g->big, N, F, s));
-		TRY(linw(g, g->h, PRESTO_CUDA_F32, g->mid, bl->ff_out, bl->ff_out_b, N, F, D, 1.0f, s));
+		PRESTO_K_TRY(ln(g, g->xn, g->h, bl->ff_g, bl->ff_b, N, s));
+		PRESTO_K_TRY(linw(g, g->big, g->wt, g->xn, bl->ff_in, bl->ff_in_b, N, D, 2 * F, 0.0f, s));
+		PRESTO_K_TRY(swiglu(g, g->mid, g->big, N, F, s));
+		PRESTO_K_TRY(linw(g, g->h, PRESTO_CUDA_F32, g->mid, bl->ff_out, bl->ff_out_b, N, F, D, 1.0f, s));
 	}
 
 	// project_out, drop the global token, postprocess_conv (residual)
-	TRY(lin32(g, g->po, g->h, g->proj_out, nullptr, N, D, C, 0.0f, s));
+	PRESTO_K_TRY(lin32(g, g->po, g->h, g->proj_out, nullptr, N, D, C, 0.0f, s));
 	PRESTO_LAUNCH(grid_for((size_t)NT * C), kThreads, 0, s, drop_token_kernel)(g->xt, g->po, B, T, C);
-	TRY(presto_k::last_error());
-	TRY(lin32(g, g->pc, g->xt, g->post_conv, nullptr, NT, C, C, 0.0f, s));
+	PRESTO_K_TRY(presto_k::last_error());
+	PRESTO_K_TRY(lin32(g, g->pc, g->xt, g->post_conv, nullptr, NT, C, C, 0.0f, s));
 	PRESTO_LAUNCH(grid_for(n_bct), kThreads, 0, s, rows_sum_to_bct_kernel)(out, g->pc, g->xt, B, C, T);
 	return presto_k::last_error();
 }

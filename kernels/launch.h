@@ -18,6 +18,14 @@
 #include <new>
 #include <vector>
 
+/* return the CUDA error code of e, when it is one */
+#define PRESTO_K_TRY(e)                                                                                               \
+	do {                                                                                                          \
+		int rc_ = (e);                                                                                        \
+		if (rc_)                                                                                              \
+			return rc_;                                                                                   \
+	} while (0)
+
 namespace presto_k {
 
 /* The device memory of an uploaded model: every allocation, freed with it. */

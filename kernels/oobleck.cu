@@ -162,13 +162,6 @@ struct presto_cuda_vae {
 
 namespace {
 
-#define TRY(e)                                                                                                        \
-	do {                                                                                                          \
-		int rc_ = (e);                                                                                        \
-		if (rc_)                                                                                              \
-			return rc_;                                                                                   \
-	} while (0)
-
 size_t esize(presto_cuda_dtype t) { return t == PRESTO_CUDA_BF16 ? 2 : 4; }
 
 int dev_copy(presto_cuda_vae *g, const void *h, size_t bytes, void **out) { return g->mem.upload(h, bytes, out); }
@@ -190,13 +183,13 @@ int up_conv(presto_cuda_vae *g, const vconv *v, gconv *o)
 		std::vector<__nv_bfloat16> h(n);
 		for (size_t i = 0; i < n; i++)
 			h[i] = __float2bfloat16(w[i]);
-		TRY(dev_copy(g, h.data(), n * 2, &o->w));
+		PRESTO_K_TRY(dev_copy(g, h.data(), n * 2, &o->w));
 	} else {
-		TRY(dev_copy(g, w.data(), n * 4, &o->w));
+		PRESTO_K_TRY(dev_copy(g, w.data(), n * 4, &o->w));
 	}
 	if (v->b) {
 		void *b;
-		TRY(dev_copy(g, v->b, sizeof(float) * v->cout, &b));
+		PRESTO_K_TRY(dev_copy(g, v->b, sizeof(float) * v->cout, &b));
 		o->b = (float *)b;
 	}
 	int reach = v->transposed ? 0 : v->pad > v->dil * (v->k - 1) - v->pad ? v->pad : v->dil * (v->k - 1) - v->pad;
@@ -214,9 +207,9 @@ int up_snake(presto_cuda_vae *g, const vsnake *v, gsnake *o)
 		ib[i] = 1.0f / (expf(v->beta[i]) + 1e-9f);
 	}
 	void *p;
-	TRY(dev_copy(g, a.data(), sizeof(float) * v->c, &p));
+	PRESTO_K_TRY(dev_copy(g, a.data(), sizeof(float) * v->c, &p));
 	o->a = (float *)p;
-	TRY(dev_copy(g, ib.data(), sizeof(float) * v->c, &p));
+	PRESTO_K_TRY(dev_copy(g, ib.data(), sizeof(float) * v->c, &p));
 	o->ib = (float *)p;
 	return 0;
 }
@@ -233,7 +226,7 @@ int zero_margins(presto_cuda_vae *g, void *base, int C, int T, presto_cuda_dtype
 	size_t es = esize(t), m = (size_t)g->margin * C * es;
 	if (!m)
 		return 0;
-	TRY((int)cudaMemsetAsync(base, 0, m, (cudaStream_t)s));
+	PRESTO_K_TRY((int)cudaMemsetAsync(base, 0, m, (cudaStream_t)s));
 	return (int)cudaMemsetAsync((char *)base + m + (size_t)T * C * es, 0, m, (cudaStream_t)s);
 }
 
@@ -241,7 +234,7 @@ int snake(presto_cuda_vae *g, const gsnake *sn, const float *x, int T, void *s)
 {
 	size_t n = (size_t)T * sn->c;
 	void *y = rows(g, g->s, sn->c, g->at);
-	TRY(zero_margins(g, g->s, sn->c, T, g->at, s));
+	PRESTO_K_TRY(zero_margins(g, g->s, sn->c, T, g->at, s));
 	if (g->at == PRESTO_CUDA_BF16)
 		PRESTO_LAUNCH(grid_for(n), kThreads, 0, s, snake_tc_kernel<__nv_bfloat16>)((__nv_bfloat16 *)y, x, sn->a,
 											 sn->ib, sn->c, n);
@@ -277,20 +270,20 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 			return presto_k::last_error();
 		}
 		if (!accumulate)
-			TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
+			PRESTO_K_TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
 		else if (cv->b)
-			TRY(presto_cuda_gemm(y, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, cv->b,
+			PRESTO_K_TRY(presto_cuda_gemm(y, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, cv->b,
 					     Tout, 0, cv->cout, 1.0f, 0, s));
 		for (int k = 0; k < cv->k; k++) {
 			const char *xk = (const char *)x + (ptrdiff_t)(k * cv->dil - cv->pad) * cv->cin * esize(g->at);
-			TRY(presto_cuda_gemm_ld(y, PRESTO_CUDA_F32, cv->cout, xk, g->at, cv->cin,
+			PRESTO_K_TRY(presto_cuda_gemm_ld(y, PRESTO_CUDA_F32, cv->cout, xk, g->at, cv->cin,
 						(const char *)cv->w + k * wk, g->at, Tout, cv->cin, cv->cout, 1.0f, 0, s));
 		}
 		return 0;
 	}
 	int st = cv->stride, Tout = (Tin - 1) * st - 2 * cv->pad + cv->k;
 	*Tout_out = Tout;
-	TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
+	PRESTO_K_TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
 	for (int k = 0; k < cv->k; k++) {
 		// output rows t st + k - pad in [0, Tout)
 		int off = k - cv->pad;
@@ -302,7 +295,7 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 			continue;
 		float *yk = y + ((size_t)t0 * st + off) * cv->cout;
 		const char *xk = (const char *)x + (size_t)t0 * cv->cin * esize(g->at);
-		TRY(presto_cuda_gemm_ld(yk, PRESTO_CUDA_F32, st * cv->cout, xk, g->at, cv->cin,
+		PRESTO_K_TRY(presto_cuda_gemm_ld(yk, PRESTO_CUDA_F32, st * cv->cout, xk, g->at, cv->cin,
 					(const char *)cv->w + k * wk, g->at, t1 - t0, cv->cin, cv->cout, 1.0f, 0, s));
 	}
 	return 0;
@@ -402,35 +395,35 @@ extern "C" int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const fl
 	const presto_oobleck_config *c = &g->c;
 	if (presto_cuda_vae_audio_len(g, Lz) < 1)
 		return (int)cudaErrorInvalidValue;
-	TRY(activations(g, Lz));
+	PRESTO_K_TRY(activations(g, Lz));
 	int L = c->latent_dim, T = Lz, Tn;
 	float scale = c->scale != 0.0f ? c->scale : 1.0f;
 	// the latent as the first conv's input (through x, cast to the activation type)
 	PRESTO_LAUNCH(grid_for((size_t)L * T), kThreads, 0, s, ct_to_tc_kernel)(g->x, z, L, T, scale);
-	TRY(presto_k::last_error());
-	TRY(zero_margins(g, g->s, L, T, g->at, s));
+	PRESTO_K_TRY(presto_k::last_error());
+	PRESTO_K_TRY(zero_margins(g, g->s, L, T, g->at, s));
 	if (g->at == PRESTO_CUDA_BF16)
 		PRESTO_LAUNCH(grid_for((size_t)L * T), kThreads, 0, s, cast_rows_kernel<__nv_bfloat16>)(
 			(__nv_bfloat16 *)rows(g, g->s, L, g->at), g->x, (size_t)L * T);
 	else
-		TRY((int)cudaMemcpyAsync(rows(g, g->s, L, g->at), g->x, sizeof(float) * L * T, cudaMemcpyDeviceToDevice,
+		PRESTO_K_TRY((int)cudaMemcpyAsync(rows(g, g->s, L, g->at), g->x, sizeof(float) * L * T, cudaMemcpyDeviceToDevice,
 					 (cudaStream_t)s));
-	TRY(presto_k::last_error());
-	TRY(conv(g, &g->d_in, g->x, T, false, s, &Tn));
+	PRESTO_K_TRY(presto_k::last_error());
+	PRESTO_K_TRY(conv(g, &g->d_in, g->x, T, false, s, &Tn));
 	T = Tn;
 	for (const gblock &b : g->blk) {
-		TRY(snake(g, &b.act, g->x, T, s));
-		TRY(conv(g, &b.conv, g->x, T, false, s, &Tn));
+		PRESTO_K_TRY(snake(g, &b.act, g->x, T, s));
+		PRESTO_K_TRY(conv(g, &b.conv, g->x, T, false, s, &Tn));
 		T = Tn;
 		for (const gres &u : b.ru) {
-			TRY(snake(g, &u.s1, g->x, T, s));
-			TRY(conv(g, &u.c1, g->y, T, false, s, &Tn));
-			TRY(snake(g, &u.s2, g->y, T, s));
-			TRY(conv(g, &u.c2, g->x, T, true, s, &Tn));  // x += conv1x1(...)
+			PRESTO_K_TRY(snake(g, &u.s1, g->x, T, s));
+			PRESTO_K_TRY(conv(g, &u.c1, g->y, T, false, s, &Tn));
+			PRESTO_K_TRY(snake(g, &u.s2, g->y, T, s));
+			PRESTO_K_TRY(conv(g, &u.c2, g->x, T, true, s, &Tn));  // x += conv1x1(...)
 		}
 	}
-	TRY(snake(g, &g->d_act, g->x, T, s));
-	TRY(conv(g, &g->d_out, g->y, T, false, s, &Tn));
+	PRESTO_K_TRY(snake(g, &g->d_act, g->x, T, s));
+	PRESTO_K_TRY(conv(g, &g->d_out, g->y, T, false, s, &Tn));
 	T = Tn;
 	PRESTO_LAUNCH(grid_for((size_t)g->d_out.cout * T), kThreads, 0, s, tc_to_ct_kernel)(audio, g->y, g->d_out.cout,
 											 T, c->final_tanh);

@@ -85,13 +85,6 @@ struct presto_cuda_t5 {
 
 namespace {
 
-#define TRY(e)                                                                                                        \
-	do {                                                                                                          \
-		int rc_ = (e);                                                                                        \
-		if (rc_)                                                                                              \
-			return rc_;                                                                                   \
-	} while (0)
-
 int up(presto_cuda_t5 *g, const float *h, size_t n, float **out)
 {
 	void *d;
@@ -104,22 +97,22 @@ int upload(presto_cuda_t5 *g, const presto_t5 *m)
 {
 	const presto_t5_config *c = &m->c;
 	size_t D = c->d_model, I = (size_t)c->num_heads * c->d_kv, F = c->d_ff;
-	TRY(up(g, m->shared, (size_t)c->vocab_size * D, &g->shared));
-	TRY(up(g, m->rel_bias, (size_t)c->num_buckets * c->num_heads, &g->rel));
-	TRY(up(g, m->final_ln, D, &g->final_ln));
+	PRESTO_K_TRY(up(g, m->shared, (size_t)c->vocab_size * D, &g->shared));
+	PRESTO_K_TRY(up(g, m->rel_bias, (size_t)c->num_buckets * c->num_heads, &g->rel));
+	PRESTO_K_TRY(up(g, m->final_ln, D, &g->final_ln));
 	g->blocks.resize(c->num_layers);
 	for (int i = 0; i < c->num_layers; i++) {
 		const t5_block *b = &m->blocks[i];
 		presto_cuda_t5::blk *o = &g->blocks[i];
-		TRY(up(g, b->ln0, D, &o->ln0));
-		TRY(up(g, b->q, I * D, &o->q));
-		TRY(up(g, b->k, I * D, &o->k));
-		TRY(up(g, b->v, I * D, &o->v));
-		TRY(up(g, b->o, D * I, &o->o));
-		TRY(up(g, b->ln1, D, &o->ln1));
-		TRY(up(g, b->wi, F * D, &o->wi));
-		TRY(up(g, c->gated ? b->wi1 : nullptr, F * D, &o->wi1));
-		TRY(up(g, b->wo, D * F, &o->wo));
+		PRESTO_K_TRY(up(g, b->ln0, D, &o->ln0));
+		PRESTO_K_TRY(up(g, b->q, I * D, &o->q));
+		PRESTO_K_TRY(up(g, b->k, I * D, &o->k));
+		PRESTO_K_TRY(up(g, b->v, I * D, &o->v));
+		PRESTO_K_TRY(up(g, b->o, D * I, &o->o));
+		PRESTO_K_TRY(up(g, b->ln1, D, &o->ln1));
+		PRESTO_K_TRY(up(g, b->wi, F * D, &o->wi));
+		PRESTO_K_TRY(up(g, c->gated ? b->wi1 : nullptr, F * D, &o->wi1));
+		PRESTO_K_TRY(up(g, b->wo, D * F, &o->wo));
 	}
 	return 0;
 }
@@ -168,25 +161,25 @@ extern "C" int presto_cuda_t5_forward(presto_cuda_t5 *g, float *out, const int32
 	float *att = v + N * I, *f1 = att + N * I, *f2 = f1 + N * F, *bias = f2 + N * F;
 	int rows = (int)N;
 	PRESTO_LAUNCH(grid_for(NL * H), kThreads, 0, s, bias_kernel)(bias, g->rel, buckets, H, L);
-	TRY(presto_k::last_error());
+	PRESTO_K_TRY(presto_k::last_error());
 	PRESTO_LAUNCH(grid_for(N * D), kThreads, 0, s, gather_kernel)(h, g->shared, ids, rows, D);
-	TRY(presto_k::last_error());
+	PRESTO_K_TRY(presto_k::last_error());
 	for (const presto_cuda_t5::blk &b : g->blocks) {
 		PRESTO_LAUNCH(rows, kThreads, 0, s, rmsnorm_kernel)(x, h, b.ln0, D, c->eps);
-		TRY(presto_k::last_error());
-		TRY(lin(g, q, x, b.q, rows, D, I, 0.0f, s));
-		TRY(lin(g, k, x, b.k, rows, D, I, 0.0f, s));
-		TRY(lin(g, v, x, b.v, rows, D, I, 0.0f, s));
-		TRY(presto_cuda_attention_forward(att, q, k, v, B, L, L, H, H, Dh, I, I, I, 1.0f, bias, mask, s));
-		TRY(lin(g, h, att, b.o, rows, I, D, 1.0f, s));  // h += o(att)
+		PRESTO_K_TRY(presto_k::last_error());
+		PRESTO_K_TRY(lin(g, q, x, b.q, rows, D, I, 0.0f, s));
+		PRESTO_K_TRY(lin(g, k, x, b.k, rows, D, I, 0.0f, s));
+		PRESTO_K_TRY(lin(g, v, x, b.v, rows, D, I, 0.0f, s));
+		PRESTO_K_TRY(presto_cuda_attention_forward(att, q, k, v, B, L, L, H, H, Dh, I, I, I, 1.0f, bias, mask, s));
+		PRESTO_K_TRY(lin(g, h, att, b.o, rows, I, D, 1.0f, s));  // h += o(att)
 		PRESTO_LAUNCH(rows, kThreads, 0, s, rmsnorm_kernel)(x, h, b.ln1, D, c->eps);
-		TRY(presto_k::last_error());
-		TRY(lin(g, f1, x, b.wi, rows, D, F, 0.0f, s));
+		PRESTO_K_TRY(presto_k::last_error());
+		PRESTO_K_TRY(lin(g, f1, x, b.wi, rows, D, F, 0.0f, s));
 		if (c->gated)
-			TRY(lin(g, f2, x, b.wi1, rows, D, F, 0.0f, s));
+			PRESTO_K_TRY(lin(g, f2, x, b.wi1, rows, D, F, 0.0f, s));
 		PRESTO_LAUNCH(grid_for(N * F), kThreads, 0, s, act_kernel)(f1, f2, N * F, c->gated);
-		TRY(presto_k::last_error());
-		TRY(lin(g, h, f1, b.wo, rows, F, D, 1.0f, s));  // h += wo(hidden)
+		PRESTO_K_TRY(presto_k::last_error());
+		PRESTO_K_TRY(lin(g, h, f1, b.wo, rows, F, D, 1.0f, s));  // h += wo(hidden)
 	}
 	PRESTO_LAUNCH(rows, kThreads, 0, s, rmsnorm_kernel)(out, h, g->final_ln, D, c->eps);
 	return presto_k::last_error();
