@@ -189,5 +189,5 @@ $(BUILD)/tests/emu/test_emu: tests/emu/test_emu.cc $(BUILD)/obj/emu/emu.o
 emu: $(EMU_TESTS)
 
 # the kernels against the CPU reference; skips without nvcc or a GPU
-test-gpu: $(GPU_TESTS)
-	@BUILD=$(BUILD) sh tests/gpu/run.sh
+test-gpu: $(GPU_TESTS) $(CONF) $(CUDA_LIB)
+	@BUILD=$(BUILD) FIXTURES=$(FIXTURES) sh tests/gpu/run.sh

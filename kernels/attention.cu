@@ -27,7 +27,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 	int kvh = h / (H / KVH);
 	int ld = Dh + 1;
 	PRESTO_DYNAMIC_SMEM(float, sm);
-	float *Ks = sm, *Vs = Ks + kKT * ld, *Qs = Vs + kKT * Dh;
+	float *Ks = sm, *Vs = Ks + kKT * ld, *Qs = Vs + kKT * Dh, *Ps = Qs + kQPB * Dh + (threadIdx.x >> 5) * kKT;
 	int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 
 	for (int i = tid; i < kQPB * Dh; i += blockDim.x) {
@@ -73,8 +73,12 @@ __global__ void __launch_bounds__(kWarps * 32)
 			l[qi] = l[qi] * corr + presto_k::warp_sum(p);
 			for (int i = 0; i < DPL; i++)
 				acc[qi][i] *= corr;
+			// the warp's probabilities through shared memory (one
+			// broadcast read per key instead of a shuffle each)
+			Ps[lane] = p;
+			__syncwarp();
 			for (int jj = 0; jj < nk; jj++) {
-				float pj = __shfl_sync(0xffffffffu, p, jj);
+				float pj = Ps[jj];
 				const float *vr = Vs + jj * Dh;
 				for (int i = 0; i < DPL; i++) {
 					int d = lane + 32 * i;
@@ -83,6 +87,7 @@ __global__ void __launch_bounds__(kWarps * 32)
 				}
 			}
 			m[qi] = mn;
+			__syncwarp();  // Ps is read before the next query overwrites it
 		}
 	}
 	for (int qi = 0; qi < kQPW; qi++) {
@@ -103,7 +108,7 @@ template <class T, int DPL>
 int launch_dpl(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs,
 	       int ks, int vs, float scale, const float *bias, const float *key_mask, void *stream)
 {
-	size_t smem = sizeof(float) * ((size_t)kKT * (Dh + 1) + (size_t)kKT * Dh + (size_t)kQPB * Dh);
+	size_t smem = sizeof(float) * ((size_t)kKT * (Dh + 1) + (size_t)kKT * Dh + (size_t)kQPB * Dh + kWarps * kKT);
 	static size_t opted;  // the opt-in is set once (not while a graph is being captured)
 	if (smem > 48 * 1024 && smem > opted) {
 		cudaError_t e = cudaFuncSetAttribute((const void *)attn_kernel<T, DPL>,

@@ -32,6 +32,17 @@ for t in "$BUILD"/tests/emu/test_*; do
 	count "emulated $(basename "$t")" $rc
 done
 
+echo "== conformance on the CUDA emulator's GPU (a stand-in driver, the emulated backend)"
+if [ -d "$FIXTURES" ] && [ -f "$BUILD"/tests/emu/libpresto-cuda.so ]; then
+	# the fixtures whose models run on the GPU, the long sampler runs left to the real GPU (tests/gpu/run.sh)
+	env PRESTO_LIBCUDA="$BUILD"/tests/libfakecuda.so FAKECUDA=1 PRESTO_CUDA_BACKEND="$BUILD"/tests/emu/libpresto-cuda.so \
+		"$BUILD"/tests/conformance --device cuda "$FIXTURES" dit_sao dit_saos oobleck t5_gated t5_long t5_relu \
+		sampler_euler sampler_pingpong sampler_dpmpp_2m
+	count "conformance on the emulated GPU" $?
+else
+	echo "# no fixtures or no emulated backend: not run"
+fi
+
 echo "== conformance ($FIXTURES)"
 if [ -d "$FIXTURES" ]; then
 	"$BUILD"/tests/conformance "$FIXTURES"

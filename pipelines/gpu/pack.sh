@@ -23,15 +23,19 @@ fi
 : "${BUILD:=build}"
 command -v nvcc > /dev/null || { echo "pack.sh: no nvcc" >&2; exit 2; }
 make -j"$(nproc)" BUILD="$BUILD" all "$BUILD"/tests/gpu/test_kernels "$BUILD"/tests/gpu/test_dit \
-	"$BUILD"/tests/gpu/test_vae "$BUILD"/tests/gpu/test_t5 "$BUILD"/tests/mkmodel > /dev/null
+	"$BUILD"/tests/gpu/test_vae "$BUILD"/tests/gpu/test_t5 "$BUILD"/tests/mkmodel "$BUILD"/tests/conformance > /dev/null
 rm -rf .gpu
 mkdir -p .gpu/build/bin .gpu/build/lib/presto .gpu/build/tests/gpu .gpu/debs
 cp "$BUILD"/bin/presto-* .gpu/build/bin/
 cp "$BUILD"/lib/presto/libpresto-cuda.so .gpu/build/lib/presto/
 cp "$BUILD"/tests/gpu/test_kernels "$BUILD"/tests/gpu/test_dit "$BUILD"/tests/gpu/test_vae "$BUILD"/tests/gpu/test_t5 \
 	.gpu/build/tests/gpu/
-cp "$BUILD"/tests/mkmodel .gpu/build/tests/
-strip .gpu/build/bin/* .gpu/build/tests/gpu/* .gpu/build/tests/mkmodel .gpu/build/lib/presto/*.so
+cp "$BUILD"/tests/mkmodel "$BUILD"/tests/conformance .gpu/build/tests/
+# the reference fixtures (about 22 MB)
+: "${FIXTURES:=../shared/conformance}"
+[ -d "$FIXTURES" ] && cp -r "$FIXTURES" .gpu/conformance
+strip .gpu/build/bin/* .gpu/build/tests/gpu/* .gpu/build/tests/mkmodel .gpu/build/tests/conformance \
+	.gpu/build/lib/presto/*.so
 # the packages of every shared library the binaries load, but the C and C++
 # runtimes (newer on the device) and CUDA's own
 libs=$(for f in .gpu/build/bin/* .gpu/build/tests/gpu/* .gpu/build/tests/mkmodel; do ldd "$f"; done |

@@ -41,7 +41,12 @@ if [ "$PART" = tests ] || [ "$PART" = all ]; then
 		"$B/tests/gpu/$t"
 		echo "exit $?"
 	done > "$OUT/test-gpu.log" 2>&1
-	grep -E "^(FAIL|passed|FAILED|exit|SKIP)" "$OUT/test-gpu.log"
+	if [ -d .gpu/conformance ]; then
+		echo "== conformance --device cuda" >> "$OUT/test-gpu.log"
+		"$B"/tests/conformance --device cuda .gpu/conformance >> "$OUT/test-gpu.log" 2>&1
+		echo "exit $?" >> "$OUT/test-gpu.log"
+	fi
+	grep -E "^(FAIL|passed|FAILED|exit|SKIP|conformance:)" "$OUT/test-gpu.log"
 	if command -v compute-sanitizer > /dev/null; then
 		for t in test_kernels test_dit test_vae test_t5; do
 			echo "== memcheck $t"

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dit.h"
+#include "accel.h"
 #include "fixture.h"
 #include "sampler.h"
 
@@ -437,7 +438,10 @@ static void run_full(fixture *fx, const setup *su, const char *base, json_t *mj)
 	noise_source(fx, su, &r);
 	if (fx->verbose)
 		fprintf(stderr, "  full (DiT %s, cfg %g):\n", base, (double)r.cfg);
-	run_level(fx, su, &r, fx->tol);
+	presto_accel *accel = fx_gpu_dit(fx, m); /* with --device: every DiT evaluation on the GPU */
+	if (!fx_device || accel)
+		run_level(fx, su, &r, fx->tol);
+	presto_accel_free(accel);
 	presto_dit_free(m);
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accel.h"
 #include "fixture.h"
 #include "ops.h"
 #include "t5.h"
@@ -186,6 +187,14 @@ int conf_t5(fixture *fx, const char **skip_reason)
 	else
 		fx_fail(fx, "position_bias hook not called");
 	check_all_seen(fx, &ctx);
+	presto_accel *accel = fx_gpu_t5(fx, m); /* with --device: the forward again, on the GPU */
+	if (accel) {
+		if (presto_t5_forward(m, out, ids, mask, B, L, NULL, NULL))
+			fx_fail(fx, "GPU forward: %s", presto_error());
+		else
+			fx_check(fx, "out.last_hidden_state", out, no);
+	}
+	presto_accel_free(accel);
 done:
 	for (int i = 0; i < ctx.n_seen; i++)
 		free(ctx.seen[i]);

@@ -41,6 +41,20 @@ void fx_fail(fixture *fx, const char *fmt, ...) __attribute__((format(printf, 2,
 /* Open a sibling safetensors file of the fixture folder (closed by the harness). */
 presto_st *fx_open_sibling(fixture *fx, const char *file);
 
+/* --device cuda[:N] of the runner: the models also run on that GPU (fp32,
+ * the parity path) and their final outputs are checked against the same
+ * references. NULL: the CPU alone. */
+struct presto_accel;
+struct presto_dit;
+struct presto_vae;
+struct presto_t5;
+extern const struct presto_device_req *fx_device;
+/* Put a model on fx_device: NULL when no device was asked for, or on
+ * failure (the fixture then fails with the reason). */
+struct presto_accel *fx_gpu_dit(fixture *fx, struct presto_dit *m);
+struct presto_accel *fx_gpu_vae(fixture *fx, struct presto_vae *m);
+struct presto_accel *fx_gpu_t5(fixture *fx, struct presto_t5 *m);
+
 /* Handlers: return 0 when the fixture ran (pass/fail is in fx), 1 to skip
  * (with a reason in *skip_reason). */
 typedef int (*fx_handler)(fixture *fx, const char **skip_reason);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "accel.h"
 #include "fixture.h"
 #include "ops.h"
 
@@ -133,6 +134,28 @@ double fx_check(fixture *fx, const char *name, const float *got, size_t n)
 	return fx_check_tol(fx, name, got, n, fx->tol);
 }
 
+const presto_device_req *fx_device;
+
+static presto_accel *gpu(fixture *fx, int kind, void *m)
+{
+	if (!fx_device)
+		return NULL;
+	presto_accel *a = NULL;
+	char used[320], note[600];
+	presto_status st = kind == 0   ? presto_accel_attach(m, fx_device, &a, used, sizeof used, note, sizeof note)
+			   : kind == 1 ? presto_accel_attach_vae(m, fx_device, &a, used, sizeof used, note, sizeof note)
+				       : presto_accel_attach_t5(m, fx_device, &a, used, sizeof used, note, sizeof note);
+	if (st)
+		fx_fail(fx, "on the GPU: %s", presto_error());
+	else if (!a)
+		fx_fail(fx, "no GPU: %s", note);
+	return a;
+}
+
+presto_accel *fx_gpu_dit(fixture *fx, presto_dit *m) { return gpu(fx, 0, m); }
+presto_accel *fx_gpu_vae(fixture *fx, presto_vae *m) { return gpu(fx, 1, m); }
+presto_accel *fx_gpu_t5(fixture *fx, presto_t5 *m) { return gpu(fx, 2, m); }
+
 presto_st *fx_open_sibling(fixture *fx, const char *file)
 {
 	char path[4096];
@@ -217,12 +240,23 @@ static int run_one(const char *dir, const char *name, int verbose)
 int main(int argc, char **argv)
 {
 	int verbose = 0, argi = 1;
-	if (argi < argc && !strcmp(argv[argi], "-v")) {
-		verbose = 1;
-		argi++;
+	static presto_device_req dev;
+	for (; argi < argc && argv[argi][0] == '-'; argi++) {
+		if (!strcmp(argv[argi], "-v")) {
+			verbose = 1;
+		} else if (!strcmp(argv[argi], "--device") && argi + 1 < argc) {
+			if (presto_device_parse(argv[++argi], &dev) || dev.kind != PRESTO_DEVICE_CUDA) {
+				fprintf(stderr, "conformance: --device takes cuda or cuda:N\n");
+				return 2;
+			}
+			dev.precision = PRESTO_PRECISION_FP32;
+			fx_device = &dev;
+		} else {
+			break;
+		}
 	}
 	if (argi >= argc) {
-		fprintf(stderr, "usage: conformance [-v] DIR [fixture ...]\n");
+		fprintf(stderr, "usage: conformance [-v] [--device cuda[:N]] DIR [fixture ...]\n");
 		return 2;
 	}
 	const char *dir = argv[argi++];

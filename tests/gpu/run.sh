@@ -18,4 +18,11 @@ for t in "$@"; do
 	fi
 	[ "$rc" = 0 ] || failed=1
 done
+# the reference fixtures with the models on the GPU (fp32)
+: "${FIXTURES:=../shared/conformance}"
+if [ -d "$FIXTURES" ]; then
+	"$BUILD"/tests/conformance --device cuda "$FIXTURES" || failed=1
+else
+	echo "test-gpu: no fixtures at $FIXTURES: conformance on the GPU not run"
+fi
 exit $failed
