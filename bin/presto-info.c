@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "accel.h"
 #include "common.h"
 #include "device.h"
 #include "image.h"
@@ -673,6 +674,13 @@ static int info_devices(int as_json)
 		json_object_set_new(root, "devices", arr);
 		json_object_set_new(root, "driver_version", l.driver_version ? json_string(drv) : json_null());
 		json_object_set_new(root, "reason", l.reason[0] ? json_string(l.reason) : json_null());
+		if (l.count) { /* can presto run there (the backend library on cuda:0) */
+			char msg[600];
+			int bad = presto_accel_check(0, msg, sizeof msg);
+			json_object_set_new(root, "backend", json_pack("{s:b, s:s}", "ready", !bad, "message", msg));
+		} else {
+			json_object_set_new(root, "backend", json_null());
+		}
 		char *txt = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
 		json_decref(root);
 		if (!txt)
@@ -694,6 +702,11 @@ static int info_devices(int as_json)
 		printf("driver: CUDA %s\n", drv);
 	if (l.count && l.reason[0]) /* listed some, then a device failed */
 		presto_cli_msg("%s", l.reason);
+	if (l.count) {
+		char msg[600];
+		int bad = presto_accel_check(0, msg, sizeof msg);
+		printf("presto: %s%s\n", bad ? "cannot use the GPU: " : "runs on ", msg);
+	}
 	if (fflush(stdout))
 		return presto_cli_error("write error on stdout: %s", strerror(errno));
 	return PRESTO_EXIT_OK;

@@ -282,6 +282,22 @@ void presto_accel_free(presto_accel *a)
 	free(a);
 }
 
+int presto_accel_check(int index, char *msg, size_t len)
+{
+	presto_device_req r = {.kind = PRESTO_DEVICE_CUDA, .index = index, .precision = PRESTO_PRECISION_AUTO};
+	const presto_cuda_backend *be = NULL;
+	char info[256], note[8];
+	int bf16 = 0;
+	if (open_device(&r, &be, info, sizeof info, note, sizeof note, &bf16) || !be) {
+		const char *why = presto_error(), *colon = strstr(why, ": ");
+		/* without decline()'s "cannot use --device cuda:N: " */
+		snprintf(msg, len, "%s", !strncmp(why, "cannot use --device", 19) && colon ? colon + 2 : why);
+		return 1;
+	}
+	snprintf(msg, len, "%s, %s by default", info, bf16 ? "bf16" : "fp32");
+	return 0;
+}
+
 void presto_accel_memory(const presto_accel *a, size_t *used, size_t *peak, size_t *total)
 {
 	*used = *peak = *total = 0;

@@ -56,6 +56,11 @@ presto_status presto_accel_attach_t5(presto_t5 *m, const presto_device_req *r, p
 /* Detach from the model (it runs on the CPU again) and free the GPU copy. */
 void presto_accel_free(presto_accel *a);
 
+/* Whether presto can run on GPU `index`: 0 and what (the backend library,
+ * the device's name and memory) in msg, or non-zero and why not. Loads the
+ * backend library and creates the device's context. */
+int presto_accel_check(int index, char *msg, size_t len);
+
 /* GPU memory of the process: in use now, the peak so far, the device's
  * total (bytes); zeros for NULL. */
 void presto_accel_memory(const presto_accel *a, size_t *used, size_t *peak, size_t *total);

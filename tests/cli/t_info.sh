@@ -279,6 +279,21 @@ expect_out '"driver_version": "13.0"'
 expect_out '"reason": null'
 rm -f devices.json
 
+tcase "--devices says whether presto can run on the GPU (the backend library on cuda:0)"
+emu=$TOOLS/emu/libpresto-cuda.so
+if [ -f "$emu" ]; then
+	expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND="$emu" "$info" --devices
+	expect_out "presto: runs on cuda:0 presto CUDA emulator, 1.0 GiB, sm_90, bf16 by default"
+	expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND="$emu" "$info" --devices --json
+	expect_out '"ready": true'
+fi
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND=$PWD/none.so "$info" --devices
+expect_out "presto: cannot use the GPU: the CUDA backend library could not be loaded"
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND=$PWD/none.so "$info" --devices --json
+expect_out '"ready": false'
+expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=0 "$info" --devices --json
+expect_out '"backend": null'
+
 tcase "--devices: a driver with no device; a device that fails its query"
 expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=0 "$info" --devices
 expect_out "no CUDA device: the driver finds no device"
