@@ -86,12 +86,15 @@ __global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int 
 
 // Stride-1 convolution as an implicit GEMM on tensor cores (bf16 in, fp32
 // accumulation): a block computes 64 frames x 64 output channels, each of its
-// 4 warps a 32 x 32 corner (2 x 2 fragments), summing over the taps and the
-// input channels 16 at a time, the operands read straight from the
-// time-major input (rows shifted by the tap: the zero margins pad) and the
-// [K, Cout, Cin] weights. Needs Cin % 16 == 0, Cout % 64 == 0, and 64 rows of
-// readable memory after the input's last row (outputs past T are dropped).
-constexpr int kTileT = 64, kTileC = 64;
+// 4 warps a 32 x 32 corner (2 x 2 fragments). Input channels go 32 at a time:
+// the block stages the rows every tap of its frames reads (64 + (K-1) dil of
+// them) for those channels in shared memory once, then each tap takes its
+// operand rows from there (shifted by k dil) and its weights from the
+// [K, Cout, Cin] array. Needs Cin % 32 == 0, Cout % 64 == 0, and readable
+// rows from -pad to T + 63 + pad (the zero margins and tail of the input).
+constexpr int kTileT = 64, kTileC = 64, kChunk = 32;
+
+size_t conv_tc_smem(int K, int dil) { return (size_t)(kTileT + (K - 1) * dil) * kChunk * 2; }
 
 __global__ void __launch_bounds__(128)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
@@ -99,25 +102,37 @@ __global__ void __launch_bounds__(128)
 {
 	using namespace nvcuda;
 	__shared__ __align__(32) float tile[4][32 * 32];
+	PRESTO_DYNAMIC_SMEM(__nv_bfloat16, xs);  // [span][kChunk]
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-	int t0 = blockIdx.x * kTileT + (warp >> 1) * 32, c0 = blockIdx.y * kTileC + (warp & 1) * 32;
+	int tb = blockIdx.x * kTileT, r0 = (warp >> 1) * 32;
+	int t0 = tb + r0, c0 = blockIdx.y * kTileC + (warp & 1) * 32;
+	int span = kTileT + (K - 1) * dil;
 	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
 	wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[2];
 	wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bm[2];
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 2; j++)
 			wmma::fill_fragment(acc[i][j], 0.0f);
-	for (int k = 0; k < K; k++) {
-		const __nv_bfloat16 *xk = x + ((ptrdiff_t)t0 + (ptrdiff_t)k * dil - pad) * Cin;
-		const __nv_bfloat16 *wk = w + ((size_t)k * Cout + c0) * Cin;
-		for (int ci = 0; ci < Cin; ci += 16) {
-			for (int i = 0; i < 2; i++)
-				wmma::load_matrix_sync(a[i], xk + (ptrdiff_t)16 * i * Cin + ci, Cin);
-			for (int j = 0; j < 2; j++)
-				wmma::load_matrix_sync(bm[j], wk + (size_t)16 * j * Cin + ci, Cin);
-			for (int i = 0; i < 2; i++)
+	const __nv_bfloat16 *xb = x + ((ptrdiff_t)tb - pad) * Cin;
+	for (int ci0 = 0; ci0 < Cin; ci0 += kChunk) {
+		__syncthreads();  // the last chunk is consumed
+		// rows [tb - pad, tb - pad + span) x channels [ci0, ci0 + 32), 16 bytes a load
+		for (int v = threadIdx.x; v < span * (kChunk / 8); v += blockDim.x) {
+			int r = v / (kChunk / 8), c = v % (kChunk / 8) * 8;
+			*(uint4 *)(xs + r * kChunk + c) = *(const uint4 *)(xb + (ptrdiff_t)r * Cin + ci0 + c);
+		}
+		__syncthreads();
+		for (int k = 0; k < K; k++) {
+			const __nv_bfloat16 *wk = w + ((size_t)k * Cout + c0) * Cin + ci0;
+			for (int cs = 0; cs < kChunk; cs += 16) {
+				for (int i = 0; i < 2; i++)
+					wmma::load_matrix_sync(a[i], xs + (r0 + 16 * i + k * dil) * kChunk + cs, kChunk);
 				for (int j = 0; j < 2; j++)
-					wmma::mma_sync(acc[i][j], a[i], bm[j], acc[i][j]);
+					wmma::load_matrix_sync(bm[j], wk + (size_t)16 * j * Cin + cs, Cin);
+				for (int i = 0; i < 2; i++)
+					for (int j = 0; j < 2; j++)
+						wmma::mma_sync(acc[i][j], a[i], bm[j], acc[i][j]);
+			}
 		}
 	}
 	float *tw = tile[warp];
@@ -261,9 +276,11 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 	if (!cv->transposed) {
 		int Tout = Tin + 2 * cv->pad - cv->dil * (cv->k - 1);  // stride 1
 		*Tout_out = Tout;
-		if (g->at == PRESTO_CUDA_BF16 && cv->cin % 16 == 0 && cv->cout % kTileC == 0 && Tout == Tin) {
+		size_t smem = conv_tc_smem(cv->k, cv->dil);
+		if (g->at == PRESTO_CUDA_BF16 && cv->cin % kChunk == 0 && cv->cout % kTileC == 0 && Tout == Tin &&
+		    smem <= 48 * 1024) {
 			dim3 grid((Tout + kTileT - 1) / kTileT, cv->cout / kTileC);
-			PRESTO_LAUNCH(grid, 128, 0, s, conv_tc_kernel)(y, (const __nv_bfloat16 *)x,
+			PRESTO_LAUNCH(grid, 128, smem, s, conv_tc_kernel)(y, (const __nv_bfloat16 *)x,
 								       (const __nv_bfloat16 *)cv->w, cv->b, Tout,
 								       cv->cin, cv->cout, cv->k, cv->dil, cv->pad,
 								       accumulate);

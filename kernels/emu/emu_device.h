@@ -34,6 +34,10 @@
 #define __align__(n) __attribute__((aligned(n)))
 #define __constant__ static
 
+struct uint4 {
+	unsigned x, y, z, w;
+};
+
 struct dim3 {
 	unsigned x, y, z;
 	constexpr dim3(unsigned x_ = 1, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
