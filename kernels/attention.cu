@@ -6,6 +6,7 @@
 // attention.c): GQA, bias [H, Tq, Tk], key mask [B, Tk] adding -FLT_MAX
 // (an all-masked row attends uniformly).
 #include <float.h>
+#include <stdint.h>
 
 #include <mma.h>
 
@@ -151,9 +152,16 @@ __global__ void __launch_bounds__(128)
 	__nv_bfloat16 *P = Ps + warp * 16 * kTcK;
 	const __nv_bfloat16 zero = __float2bfloat16(0.0f);
 
-	for (int i = tid; i < kTcQ * Dh; i += blockDim.x) {
+	// staging: 8 elements (16 bytes) a load where the strides allow it
+	bool vec = qs % 8 == 0 && ks % 8 == 0 && vs % 8 == 0 && Dh % 8 == 0 && ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0;
+	int step = vec ? 8 : 1;
+	for (int i = tid * step; i < kTcQ * Dh; i += blockDim.x * step) {
 		int r = i / Dh, d = i % Dh, t = q0 + r;
-		Qs[i] = t < Tq ? q[((size_t)b * Tq + t) * qs + (size_t)h * Dh + d] : zero;
+		const __nv_bfloat16 *src = q + ((size_t)b * Tq + t) * qs + (size_t)h * Dh + d;
+		if (vec)
+			*(uint4 *)(Qs + i) = t < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
+		else
+			Qs[i] = t < Tq ? *src : zero;
 	}
 	for (int i = lane; i < 16 * Dh; i += 32)
 		O[i] = 0.0f;
@@ -165,11 +173,18 @@ __global__ void __launch_bounds__(128)
 	int tq = q0 + warp * 16 + row;
 	for (int k0 = 0; k0 < Tk; k0 += kTcK) {
 		__syncthreads();  // the last tiles are consumed (Q is staged)
-		for (int i = tid; i < kTcK * Dh; i += blockDim.x) {
+		for (int i = tid * step; i < kTcK * Dh; i += blockDim.x * step) {
 			int j = i / Dh, d = i % Dh, t = k0 + j;
 			bool in = t < Tk;
-			Ks[i] = in ? k[((size_t)b * Tk + t) * ks + (size_t)kvh * Dh + d] : zero;
-			Vs[i] = in ? v[((size_t)b * Tk + t) * vs + (size_t)kvh * Dh + d] : zero;
+			const __nv_bfloat16 *ksrc = k + ((size_t)b * Tk + t) * ks + (size_t)kvh * Dh + d;
+			const __nv_bfloat16 *vsrc = v + ((size_t)b * Tk + t) * vs + (size_t)kvh * Dh + d;
+			if (vec) {
+				*(uint4 *)(Ks + i) = in ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
+				*(uint4 *)(Vs + i) = in ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
+			} else {
+				Ks[i] = in ? *ksrc : zero;
+				Vs[i] = in ? *vsrc : zero;
+			}
 		}
 		__syncthreads();
 		// S = Q_w K^T
