@@ -21,8 +21,18 @@ namespace {
 // A DiT forward replayed as a CUDA graph: one per shape and block mask,
 // captured on the second forward of that key (the first sizes the
 // activations and lets cuBLAS choose its kernels outside any capture).
+struct graph_key {
+	int B = -1, T = -1, S = -1, has_global = 0, has_mask = 0;
+	unsigned char mask[256] = {0};  // the block mask (depth <= 256)
+	bool operator==(const graph_key &o) const
+	{
+		return B == o.B && T == o.T && S == o.S && has_global == o.has_global && has_mask == o.has_mask &&
+		       !memcmp(mask, o.mask, sizeof mask);
+	}
+};
+
 struct graph_entry {
-	unsigned long long key = 0;
+	graph_key key;
 	int seen = 0;
 	cudaGraphExec_t exec = nullptr;
 };
@@ -50,17 +60,13 @@ void drop_graphs(runner *r)
 	}
 }
 
-unsigned long long graph_key(int B, int T, int S, int has_global, const unsigned char *mask, int depth)
+graph_key make_key(int B, int T, int S, int has_global, const unsigned char *mask, int depth)
 {
-	unsigned long long h = 1469598103934665603ull;
-	auto mix = [&](unsigned long long v) {
-		h ^= v;
-		h *= 1099511628211ull;
-	};
-	mix((unsigned)B), mix((unsigned)T), mix((unsigned)S), mix((unsigned)has_global);
-	for (int i = 0; mask && i < depth; i++)
-		mix(mask[i] ? 2 : 1);
-	return h;
+	graph_key k;
+	k.B = B, k.T = T, k.S = S, k.has_global = has_global, k.has_mask = mask != nullptr;
+	for (int i = 0; mask && i < depth && i < 256; i++)
+		k.mask[i] = mask[i] ? 1 : 0;
+	return k;
 }
 
 // the forward on r's buffers: replayed, captured then replayed, or run
@@ -68,9 +74,9 @@ int forward(runner *r, float *o2, float *x2, float *t2, float *c2, float *g2, in
 	    const unsigned char *mask)
 {
 	cudaStream_t s = r->stream;
-	if (!r->graphs)
+	if (!r->graphs || (mask && r->c.depth > 256))  // (a key holds 256 blocks' mask)
 		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s);
-	unsigned long long key = graph_key(B2, T, S, g2 != nullptr, mask, r->c.depth);
+	graph_key key = make_key(B2, T, S, g2 != nullptr, mask, r->c.depth);
 	graph_entry *e = nullptr;
 	for (graph_entry &c : r->ge)
 		if (c.seen && c.key == key)
