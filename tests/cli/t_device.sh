@@ -96,6 +96,21 @@ if [ -f "$emu" ]; then
 	cmp -s "$OUT" graphs.st || fail "graph replays differ from direct launches"
 	rm -f graphs.st
 
+	tcase "GPU path on the emulator: a layer budget of two masks, graphs for each, as on the CPU"
+	bud='[{"sigma_min": 1, "sigma_max": null, "blocks": [0, 1]}, {"sigma_min": 0, "sigma_max": 1, "blocks": [1, 2]}]'
+	expect_ok $nodrv "$BIN/presto-sample" --seconds 0.1 -n 6 -S 7 --budget "$bud" cond.st
+	"$TOOLS/mutstream" dump 0 latent < "$OUT" > b_cpu.raw
+	expect_ok $nodrv "$BIN/presto-sample" --seconds 0.1 -n 6 -S 7 cond.st
+	"$TOOLS/mutstream" dump 0 latent < "$OUT" > b_all.raw
+	"$TOOLS/cmpraw" b_all.raw b_cpu.raw 1e-3 > /dev/null && fail "the budget changed nothing"
+	expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" --seconds 0.1 -n 6 -S 7 --budget "$bud" --device cuda \
+		--precision fp32 cond.st
+	grep -q "CUDA emulator: [0-9]* kernel launches, 4 graph launches" "$ERR" ||
+		fail "expected 4 graph launches (6 steps, 2 masks): $(cat "$ERR")"
+	"$TOOLS/mutstream" dump 0 latent < "$OUT" > b_gpu.raw
+	"$TOOLS/cmpraw" b_cpu.raw b_gpu.raw 1e-5 > cmp.txt || fail "budgeted latent: $(cat cmp.txt)"
+	rm -f b_cpu.raw b_gpu.raw b_all.raw
+
 	tcase "GPU path on the emulator: a device the backend cannot open, out of GPU memory: exit 2"
 	expect_exit 2 $gpu "$BIN/presto-sample" $S --device cuda:1 cond.st
 	expect_err "cannot use --device cuda:1: CUDA device 1: invalid device ordinal"
