@@ -14,7 +14,7 @@
 #include "ops.h"
 
 enum { OPT_DEVICE = 256, OPT_PRECISION, OPT_SECONDS, OPT_SAMPLER, OPT_CFG, OPT_KEEP, OPT_RUNS, OPT_WARMUP, OPT_JSON,
-       OPT_THREADS, OPT_PROMPT };
+       OPT_THREADS, OPT_PROMPT, OPT_PEAK_TFLOPS, OPT_PEAK_GBPS };
 
 static const presto_cli_option options[] = {
 	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
@@ -28,6 +28,8 @@ static const presto_cli_option options[] = {
 	{"runs", OPT_RUNS, "N", "timed runs; the medians are reported (default 3)"},
 	{"warmup", OPT_WARMUP, "N", "untimed runs first (default 1)"},
 	{"prompt", OPT_PROMPT, "TEXT", "the prompt (default \"warm lofi piano, 80 BPM\")"},
+	{"peak-tflops", OPT_PEAK_TFLOPS, "X", "the device's peak TFLOP/s at the precision used (default: known GPUs)"},
+	{"peak-gbps", OPT_PEAK_GBPS, "X", "the device's memory bandwidth in GB/s (default: known GPUs)"},
 	{"json", OPT_JSON, NULL, "print one JSON document instead of text"},
 	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
 	{0},
@@ -61,6 +63,29 @@ static void on_step(void *ctx, int i, double sigma, const float *x, const float 
 		c->t[i] = now();
 }
 
+/* Dense peaks of known GPUs (vendor figures): bf16 tensor-core and fp32
+ * TFLOP/s, memory GB/s; matched by a word of the device's name. */
+static const struct {
+	const char *name;
+	double bf16, fp32, gbps;
+} known_gpus[] = {
+	{"H200", 989, 67, 4800}, {"H100 PCIe", 756, 51, 2000}, {"H100", 989, 67, 3350},
+	{"A100", 312, 19.5, 2039}, {"L40S", 362, 91.6, 864},
+};
+
+static void device_peaks(const char *used, double *tflops, double *gbps)
+{
+	int bf16 = strstr(used, "bf16") != NULL;
+	for (size_t i = 0; i < sizeof known_gpus / sizeof known_gpus[0]; i++)
+		if (strstr(used, known_gpus[i].name)) {
+			if (*tflops <= 0)
+				*tflops = bf16 ? known_gpus[i].bf16 : known_gpus[i].fp32;
+			if (*gbps <= 0)
+				*gbps = known_gpus[i].gbps;
+			return;
+		}
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -79,7 +104,7 @@ int main(int argc, char **argv)
 	const char *arg, *model = NULL, *device_arg = NULL, *precision_arg = NULL, *sampler = NULL;
 	const char *prompt = "warm lofi piano, 80 BPM";
 	long long steps = 0, runs = 3, warmup = 1, threads = 0;
-	double seconds = -1, cfg = -1, keep = 1;
+	double seconds = -1, cfg = -1, keep = 1, peak_tflops = 0, peak_gbps = 0;
 	int json = 0, c;
 	presto_cli_init(&cli, &spec, argc, argv);
 	while ((c = presto_cli_next(&cli, &arg)) != PRESTO_CLI_END) {
@@ -97,6 +122,8 @@ int main(int argc, char **argv)
 		case OPT_WARMUP: if (!presto_cli_int("--warmup", arg, 0, 1000, &warmup)) return 1; break;
 		case OPT_PROMPT: prompt = arg; break;
 		case OPT_JSON: json = 1; break;
+		case OPT_PEAK_TFLOPS: if (!presto_cli_double("--peak-tflops", arg, 0.001, 1e6, &peak_tflops)) return 1; break;
+		case OPT_PEAK_GBPS: if (!presto_cli_double("--peak-gbps", arg, 0.001, 1e7, &peak_gbps)) return 1; break;
 		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
 		}
 	}
@@ -193,7 +220,9 @@ int main(int argc, char **argv)
 		g.step_ctx = &sc;
 		for (int i = 0; i < g.steps; i++)
 			tstep[i + 1] = NAN;
-		presto_cond_input in = {.prompt = prompt, .seconds_start = 0, .seconds_total = seconds, .bpm = -1};
+		double bpm = presto_bpm_from_prompt(prompt);
+		presto_cond_input in = {.prompt = prompt, .seconds_start = 0, .seconds_total = seconds,
+					.bpm = !presto_model_has_cond(&mc, "bpm") ? -1 : bpm > 0 ? bpm : 120};
 		double t0 = now();
 		st = presto_cond_encode(enc, &in, cross, mask, global);
 		double t1 = now();
@@ -232,6 +261,20 @@ int main(int argc, char **argv)
 			size_t mem_used = 0, mem_peak = 0, mem_total = 0;
 			presto_accel_memory(adit ? adit : avae ? avae : at5, &mem_used, &mem_peak, &mem_total);
 			double rtf = seconds / med[3];
+			/* the work: DiT evaluations (heun evaluates twice but at the
+			 * last step; CFG doubles the batch), the decoder */
+			int evals = g.sampler == PRESTO_SAMPLER_HEUN ? 2 * used_steps - 1 : used_steps;
+			int Bn = g.cfg_scale != 1.0 && S > 0 ? 2 : 1;
+			double f_eval = presto_dit_flops(&mc.dit, Bn, T, S, kept);
+			double f_sample = f_eval * evals, f_decode = presto_vae_decode_flops(&mc.vae, T);
+			double w_eval = presto_dit_weight_bytes(&mc.dit, kept, strstr(used, "bf16") ? 2 : 4);
+			device_peaks(used, &peak_tflops, &peak_gbps);
+			double fl_sample = -1, fl_decode = -1;
+			if (peak_tflops > 0) {
+				double per = f_eval / (peak_tflops * 1e12), wb = peak_gbps > 0 ? w_eval / (peak_gbps * 1e9) : 0;
+				fl_sample = evals * (per > wb ? per : wb);
+				fl_decode = f_decode / (peak_tflops * 1e12);
+			}
 			if (json) {
 				json_t *o = json_object(), *sv = json_array();
 				json_object_set_new(o, "model", json_string(mc.id));
@@ -256,6 +299,15 @@ int main(int argc, char **argv)
 					json_array_append_new(sv, json_real(stepmed[i]));
 				json_object_set_new(o, "step_s", sv);
 				json_object_set_new(o, "gpu_peak_bytes", mem_total ? json_integer((json_int_t)mem_peak) : json_null());
+				json_object_set_new(o, "dit_evaluations", json_integer(evals));
+				json_object_set_new(o, "sample_flop", json_real(f_sample));
+				json_object_set_new(o, "decode_flop", json_real(f_decode));
+				json_object_set_new(o, "sample_tflops", json_real(f_sample / med[1] * 1e-12));
+				json_object_set_new(o, "decode_tflops", json_real(f_decode / med[2] * 1e-12));
+				json_object_set_new(o, "peak_tflops", peak_tflops > 0 ? json_real(peak_tflops) : json_null());
+				json_object_set_new(o, "peak_gbps", peak_gbps > 0 ? json_real(peak_gbps) : json_null());
+				json_object_set_new(o, "sample_floor_s", fl_sample >= 0 ? json_real(fl_sample) : json_null());
+				json_object_set_new(o, "decode_floor_s", fl_decode >= 0 ? json_real(fl_decode) : json_null());
 				char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 				if (s)
 					printf("%s\n", s);
@@ -281,6 +333,12 @@ int main(int argc, char **argv)
 				if (mem_total)
 					printf("GPU memory peak %.2f GiB of %.1f GiB\n", mem_peak / 1073741824.0,
 					       mem_total / 1073741824.0);
+				printf("work       sample %.3g TFLOP in %d DiT evaluations (%.3g TFLOP/s), decode %.3g TFLOP "
+				       "(%.3g TFLOP/s)\n", f_sample * 1e-12, evals, f_sample / med[1] * 1e-12,
+				       f_decode * 1e-12, f_decode / med[2] * 1e-12);
+				if (fl_sample >= 0)
+					printf("floor      sample %.4f s, decode %.4f s at %g TFLOP/s%s\n", fl_sample, fl_decode,
+					       peak_tflops, peak_gbps > 0 ? " and the weights' bytes" : "");
 			}
 			free(col);
 			free(stepmed);

@@ -36,29 +36,6 @@ static const presto_cli_spec spec = {
 	"are skipped). Writes a presto-stream(5) of kind cond.\n",
 };
 
-/* "..., 80 BPM" -> 80; -1 when the prompt names no tempo. */
-static double bpm_from_prompt(const char *p)
-{
-	for (const char *s = p; *s; s++) {
-		if (!isdigit((unsigned char)*s) || (s > p && (isdigit((unsigned char)s[-1]) || s[-1] == '.')))
-			continue;
-		char *end;
-		double v = strtod(s, &end);
-		while (*end == ' ' || *end == '-')
-			end++;
-		if (!strncasecmp(end, "bpm", 3) && !isalnum((unsigned char)end[3]))
-			return v;
-	}
-	return -1;
-}
-
-static int model_has(const presto_model_config *c, const char *id)
-{
-	for (int i = 0; i < c->n_conds; i++)
-		if (!strcmp(c->conds[i].id, id))
-			return 1;
-	return 0;
-}
 
 typedef struct {
 	presto_model_config *c;
@@ -75,8 +52,8 @@ static presto_status encode_one(job *j, const char *prompt)
 {
 	presto_model_config *c = j->c;
 	int S = presto_cond_encoder_seq_len(j->enc), G = presto_cond_encoder_global_dim(j->enc);
-	int has_bpm = model_has(c, "bpm");
-	double bpm = !has_bpm ? -1 : j->bpm >= 0 ? j->bpm : bpm_from_prompt(prompt);
+	int has_bpm = presto_model_has_cond(c, "bpm");
+	double bpm = !has_bpm ? -1 : j->bpm >= 0 ? j->bpm : presto_bpm_from_prompt(prompt);
 	if (has_bpm && bpm < 0)
 		return presto_error_set(PRESTO_EINVAL, "prompt %llu has no tempo: add 'N BPM' or use --bpm",
 					(unsigned long long)j->id + 1);
@@ -168,7 +145,7 @@ int main(int argc, char **argv)
 	if (st)
 		return presto_cli_status(st);
 	j.c = &mc;
-	if (j.bpm >= 0 && !model_has(&mc, "bpm"))
+	if (j.bpm >= 0 && !presto_model_has_cond(&mc, "bpm"))
 		presto_cli_warn("--bpm ignored: model %s has no bpm conditioner", mc.id);
 	presto_output o = {0};
 	st = presto_cond_encoder_load(&mc, &j.enc);

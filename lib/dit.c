@@ -815,6 +815,29 @@ presto_status presto_dit_forward(presto_dit *m, float *out, const float *x, cons
 	return PRESTO_OK;
 }
 
+double presto_dit_flops(const presto_dit_config *c, int B, int T, int S, int blocks)
+{
+	double D = c->embed_dim, F = D * c->ff_mult, Ce = c->cond_embed_dim, C = c->io_channels;
+	double N = (double)B * (T + 1), L = T + 1;
+	double blk = 2 * N * D * 3 * D + 4 * B * L * L * D + 2 * N * D * D  /* self-attention */
+		     + 2 * N * D * 2 * F + 2 * N * F * D;                     /* feed-forward */
+	if (S > 0 && Ce > 0)
+		blk += 2 * N * D * D + 2.0 * B * S * Ce * 2 * Ce + 4 * B * L * S * D + 2 * N * D * D;
+	double io = 2.0 * B * T * C * C * 2 + 2 * B * (double)T * C * D + 2 * N * D * C; /* convs, projections */
+	if (S > 0 && Ce > 0)
+		io += 2.0 * B * S * (c->cond_token_dim * Ce + Ce * Ce);
+	return blk * blocks + io;
+}
+
+double presto_dit_weight_bytes(const presto_dit_config *c, int blocks, int wbytes)
+{
+	double D = c->embed_dim, F = D * c->ff_mult, Ce = c->cond_embed_dim;
+	double per = 3 * D * D + D * D + 2 * D * F + F * D;
+	if (Ce > 0)
+		per += 2 * D * D + 2 * Ce * Ce;
+	return per * blocks * wbytes;
+}
+
 void presto_dit_set_accel(presto_dit *m, presto_dit_accel_fn fn, void *ctx)
 {
 	m->accel = fn;

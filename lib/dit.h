@@ -133,6 +133,14 @@ typedef presto_status (*presto_dit_accel_fn)(void *ctx, float *out, const float 
 /* fn NULL goes back to the CPU. The model keeps fn and ctx, not owning ctx. */
 void presto_dit_set_accel(presto_dit *m, presto_dit_accel_fn fn, void *ctx);
 
+/* Floating-point operations of one forward of B items of T frames with S
+ * context tokens running `blocks` of the blocks (2 per multiply-add of the
+ * matrix products and the attention; norms and element-wise work not
+ * counted), and the bytes of the weights it reads (at `wbytes` bytes a
+ * weight), for benchmarks' floors. */
+double presto_dit_flops(const presto_dit_config *c, int B, int T, int S, int blocks);
+double presto_dit_weight_bytes(const presto_dit_config *c, int blocks, int wbytes);
+
 /* ---- training ---- */
 
 /* A training context: the activations one training forward saves for its

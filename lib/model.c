@@ -1,11 +1,14 @@
 /* model.c - model directory configuration and the conditioning encoder. */
 #include "model.h"
 
+#include <ctype.h>
+
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -332,6 +335,29 @@ struct presto_cond_encoder {
 	int text_len; /* max_length of the t5 conditioner */
 	int seq_len, global_dim;
 };
+
+int presto_model_has_cond(const presto_model_config *c, const char *id)
+{
+	for (int i = 0; i < c->n_conds; i++)
+		if (!strcmp(c->conds[i].id, id))
+			return 1;
+	return 0;
+}
+
+double presto_bpm_from_prompt(const char *p)
+{
+	for (const char *s = p; *s; s++) {
+		if (!isdigit((unsigned char)*s) || (s > p && (isdigit((unsigned char)s[-1]) || s[-1] == '.')))
+			continue;
+		char *end;
+		double v = strtod(s, &end);
+		while (*end == ' ' || *end == '-')
+			end++;
+		if (!strncasecmp(end, "bpm", 3) && !isalnum((unsigned char)end[3]))
+			return v;
+	}
+	return -1;
+}
 
 struct presto_t5 *presto_cond_encoder_t5(presto_cond_encoder *e) { return e->t5; }
 

@@ -97,6 +97,11 @@ presto_status presto_budget_from_json(const json_t *j, int depth, presto_budget 
 /* Mask of the blocks to run at sigma (NULL = all). */
 const unsigned char *presto_budget_mask(const presto_budget *b, double sigma);
 
+/* Whether the model has a conditioner of that id ("bpm", ...). */
+int presto_model_has_cond(const presto_model_config *c, const char *id);
+/* The tempo a prompt names ("..., 80 BPM" -> 80), or -1. */
+double presto_bpm_from_prompt(const char *prompt);
+
 /* ---- conditioning encoder (presto-encode) ---- */
 typedef struct presto_cond_encoder presto_cond_encoder;
 presto_status presto_cond_encoder_load(const presto_model_config *c, presto_cond_encoder **out);

@@ -303,6 +303,21 @@ int presto_vae_audio_len(const presto_oobleck_config *c, int Lz)
 	return (int)T;
 }
 
+double presto_vae_decode_flops(const presto_oobleck_config *c, int Lz)
+{
+	if (presto_vae_audio_len(c, Lz) < 1)
+		return 0;
+	int n = c->n_blocks;
+	double T = Lz, f = 2.0 * c->latent_dim * stage_width(c, n) * 7 * T;
+	for (int i = 0; i < n; i++) {
+		int st = n - 1 - i, ci = stage_width(c, st + 1), co = stage_width(c, st), s = c->strides[st];
+		f += 2.0 * ci * co * (2 * s) * T; /* transposed: every input frame meets every tap */
+		T = (T - 1) * s - 2 * down_pad(s) + 2 * s;
+		f += 3 * (2.0 * co * co * 7 * T + 2.0 * co * co * T); /* residual units: k7 then 1x1 */
+	}
+	return f + 2.0 * stage_width(c, 0) * c->audio_channels * 7 * T;
+}
+
 /* ---- loading ---- */
 
 /* One walk over the layers serves three purposes: loading a checkpoint

@@ -88,6 +88,11 @@ presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int
 typedef presto_status (*presto_vae_accel_fn)(void *ctx, float *audio, const float *z, int Lz);
 void presto_vae_set_accel(presto_vae *m, presto_vae_accel_fn fn, void *ctx);
 
+/* Floating-point operations of one decode of Lz latent frames (2 per
+ * multiply-add of the convolutions; the Snakes and additions are not
+ * counted), for benchmarks' compute floors; 0 for an invalid length. */
+double presto_vae_decode_flops(const presto_oobleck_config *c, int Lz);
+
 /* ---- training ----
  *
  * The trainable model: parameters in a presto_params table (weight_g,

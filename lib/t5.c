@@ -480,6 +480,13 @@ presto_status presto_t5_run(const presto_t5 *m, float *out, const int32_t *ids, 
 	return PRESTO_OK;
 }
 
+double presto_t5_flops(const presto_t5_config *c, int B, int L)
+{
+	double N = (double)B * L, D = c->d_model, I = (double)c->num_heads * c->d_kv, F = c->d_ff;
+	double layer = 2 * N * D * I * 4 + 4.0 * B * L * L * I + 2 * N * D * F * (c->gated ? 3 : 2);
+	return layer * c->num_layers;
+}
+
 void presto_t5_set_accel(presto_t5 *m, presto_t5_accel_fn fn, void *ctx)
 {
 	m->accel = fn;

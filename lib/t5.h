@@ -56,6 +56,10 @@ typedef presto_status (*presto_t5_accel_fn)(void *ctx, float *out, const int32_t
 					    int L);
 void presto_t5_set_accel(presto_t5 *m, presto_t5_accel_fn fn, void *ctx);
 
+/* Floating-point operations of one forward of B x L tokens (matrix products
+ * and attention, 2 per multiply-add), for benchmarks' floors. */
+double presto_t5_flops(const presto_t5_config *c, int B, int L);
+
 /* ---- parameters (training) ---- */
 
 /* Declare every tensor of the encoder in `ps` (names = prefix + the HF

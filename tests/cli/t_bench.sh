@@ -36,6 +36,16 @@ for w in '"sampler": "euler"' '"steps": 3' '"cfg": 1.0' '"blocks": 2' '"depth": 
 	expect_out "$w"
 done
 [ "$(grep -c '^    [0-9]' b.json)" = 3 ] || fail "step_s does not hold 3 times"
+expect_out '"dit_evaluations": 3'
+expect_out '"sample_floor_s": null'
+grep -q '"sample_flop": [1-9]' b.json || fail "no sample FLOP count"
+
+tcase "--peak-tflops and --peak-gbps: the floors of sampling and decoding"
+expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 1 --warmup 0 -n 2 --peak-tflops 0.5 --peak-gbps 100
+expect_out "work       sample"
+expect_out "floor      sample"
+expect_out "at 0.5 TFLOP/s and the weights' bytes"
+expect_exit 1 "$BIN/presto-bench" --peak-tflops 0
 
 tcase "bad options: exit 1"
 expect_exit 1 "$BIN/presto-bench" --keep 0
