@@ -111,6 +111,19 @@ if [ -f "$emu" ]; then
 	"$TOOLS/cmpraw" b_cpu.raw b_gpu.raw 1e-5 > cmp.txt || fail "budgeted latent: $(cat cmp.txt)"
 	rm -f b_cpu.raw b_gpu.raw b_all.raw
 
+	tcase "GPU path on the emulator: records of different lengths in one run (activations and graphs resized)"
+	"$BIN/presto-encode" --seconds 0.1 "a b" "c d" > s1.st
+	"$BIN/presto-encode" --seconds 0.2 "e f" > s2.st
+	"$BIN/presto-encode" --seconds 0.1 "g h" > s3.st
+	cat s1.st s2.st s3.st > mixed.st
+	expect_ok $nodrv "$BIN/presto-sample" -n 3 -S 1 mixed.st
+	"$TOOLS/mutstream" dumpall latent < "$OUT" > m_cpu.raw
+	expect_ok $gpu "$BIN/presto-sample" -n 3 -S 1 --device cuda --precision fp32 mixed.st
+	"$TOOLS/mutstream" dumpall latent < "$OUT" > m_gpu.raw
+	"$TOOLS/cmpraw" m_cpu.raw m_gpu.raw 1e-5 > cmp.txt || fail "mixed lengths: $(cat cmp.txt)"
+	grep -q "^$((8 * (18 + 18 + 35 + 18))) floats" cmp.txt || fail "unexpected sizes: $(cat cmp.txt)"
+	rm -f s1.st s2.st s3.st mixed.st m_cpu.raw m_gpu.raw
+
 	tcase "GPU path on the emulator: a device the backend cannot open, out of GPU memory: exit 2"
 	expect_exit 2 $gpu "$BIN/presto-sample" $S --device cuda:1 cond.st
 	expect_err "cannot use --device cuda:1: CUDA device 1: invalid device ordinal"

@@ -2,6 +2,7 @@
  *
  *   mutstream dump ID TENSOR < in > raw   the raw bytes of tensor TENSOR of
  *                                         the record with id ID (the first one)
+ *   mutstream dumpall TENSOR < in > raw   those of every record, in order
  *   mutstream dtype TENSOR < in > out     TENSOR of the first record as i64
  *   mutstream shape TENSOR DIM < in > out TENSOR of the first record with
  *                                         dimension DIM one shorter
@@ -31,7 +32,7 @@ static void die(const char *what)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: mutstream dump ID TENSOR | dtype TENSOR | shape TENSOR DIM | nan TENSOR |\n"
+	fprintf(stderr, "usage: mutstream dump ID TENSOR | dumpall TENSOR | dtype TENSOR | shape TENSOR DIM | nan TENSOR |\n"
 			"                 drop TENSOR | kind KIND | param NAME VALUE | unparam NAME  < in > out\n");
 	exit(1);
 }
@@ -99,7 +100,7 @@ int main(int argc, char **argv)
 	int nargs = !strcmp(op, "dump") || !strcmp(op, "shape") || !strcmp(op, "param") ? 2 : 1;
 	if (argc != 2 + nargs)
 		usage();
-	if (strcmp(op, "dump") && strcmp(op, "dtype") && strcmp(op, "shape") && strcmp(op, "nan") &&
+	if (strcmp(op, "dump") && strcmp(op, "dumpall") && strcmp(op, "dtype") && strcmp(op, "shape") && strcmp(op, "nan") &&
 	    strcmp(op, "drop") && strcmp(op, "kind") && strcmp(op, "param") && strcmp(op, "unparam"))
 		usage();
 
@@ -109,6 +110,18 @@ int main(int argc, char **argv)
 		die("input");
 	presto_record rec;
 	presto_status st;
+
+	if (!strcmp(op, "dumpall")) {
+		while (!(st = presto_stream_next(r, &rec))) {
+			const presto_tensor *t = &rec.tensors[find(&rec, argv[2])];
+			if (fwrite(t->data, 1, t->nbytes, stdout) != t->nbytes)
+				exit(2);
+			presto_record_free(&rec);
+		}
+		if (st != PRESTO_EEOF)
+			die("input");
+		return fflush(stdout) ? 2 : 0;
+	}
 
 	if (!strcmp(op, "dump")) {
 		unsigned long long id = strtoull(argv[2], NULL, 10);
