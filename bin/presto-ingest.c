@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "accel.h"
 #include "audio.h"
 #include "common.h"
 #include "model.h"
@@ -13,7 +14,7 @@
 #include "rng.h"
 #include "stream.h"
 
-enum { OPT_SAMPLE = 256, OPT_SEED, OPT_SECONDS, OPT_THREADS, OPT_LIST };
+enum { OPT_SAMPLE = 256, OPT_SEED, OPT_SECONDS, OPT_THREADS, OPT_LIST, OPT_DEVICE, OPT_PRECISION };
 
 static const presto_cli_option options[] = {
 	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
@@ -22,7 +23,9 @@ static const presto_cli_option options[] = {
 	{"seconds", OPT_SECONDS, "SECONDS", "cut or pad (with silence) every clip to this length"},
 	{"sample", OPT_SAMPLE, NULL, "draw the latent from the VAE posterior instead of taking its mean"},
 	{"seed", OPT_SEED, "N", "with --sample: seed of the first file; file i uses N+i (default 0)"},
-	{"threads", OPT_THREADS, "N", "threads for the matrix products (default: all cores)"},
+	{"device", OPT_DEVICE, "DEV", "auto, cpu, cuda or cuda:N (default: $PRESTO_DEVICE, else auto)"},
+	{"precision", OPT_PRECISION, "P", "on a GPU: auto, fp32 or bf16 (default auto: bf16 where supported)"},
+	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
 	{0},
 };
 
@@ -183,7 +186,7 @@ static float *fit(const float *a, int ch_in, int64_t n, int64_t keep, int ch, in
 int main(int argc, char **argv)
 {
 	presto_cli cli;
-	const char *arg, *model = NULL, *out = NULL, *list = NULL;
+	const char *arg, *model = NULL, *out = NULL, *list = NULL, *device_arg = NULL, *precision_arg = NULL;
 	int sample = 0, c;
 	long long seed = 0, threads = 0;
 	double seconds = -1;
@@ -198,8 +201,13 @@ int main(int argc, char **argv)
 		case OPT_SECONDS: if (!presto_cli_double("--seconds", arg, 0.001, 3600, &seconds)) return 1; break;
 		case OPT_THREADS: if (!presto_cli_int("--threads", arg, 1, 1024, &threads)) return 1; break;
 		case 'l': list = arg; break;
+		case OPT_DEVICE: device_arg = arg; break;
+		case OPT_PRECISION: precision_arg = arg; break;
 		}
 	}
+	presto_device_req dreq;
+	if (presto_cli_device(device_arg, precision_arg, &dreq))
+		return PRESTO_EXIT_USAGE;
 	if (cli.optind >= argc && !list)
 		return presto_cli_usage("no audio FILE given (or --list TSV)");
 	if (cli.optind < argc && list)
@@ -237,6 +245,13 @@ int main(int argc, char **argv)
 	st = presto_model_load_vae(&mc, &wst, &vae);
 	if (!st && !presto_vae_get_config(vae)->has_encoder)
 		st = presto_error_set(PRESTO_EUNSUP, "%s: the model's VAE has no encoder", mc.vae_file);
+	presto_accel *accel = NULL;
+	char device_used[320], device_note[600];
+	if (!st)
+		st = presto_accel_attach_vae(vae, &dreq, &accel, device_used, sizeof device_used, device_note,
+					     sizeof device_note);
+	if (!st)
+		presto_cli_device_note(device_note);
 	if (!st)
 		st = presto_output_open(&o, out, 1);
 	if (!st)
@@ -312,6 +327,7 @@ int main(int argc, char **argv)
 	free(p);
 	if (list)
 		free_list(&jl);
+	presto_accel_free(accel);
 	presto_vae_free(vae);
 	presto_st_close(wst);
 	presto_model_config_free(&mc);

@@ -404,6 +404,35 @@ int b_t5_forward(void *p, float *out, const int *ids, const float *mask, const i
 	return (int)cudaMemcpy(out, dout, no * 4, cudaMemcpyDeviceToHost);
 }
 
+int b_vae_encode(void *p, float *out, const float *audio, int N)
+{
+	vae_runner *r = (vae_runner *)p;
+	int Lz = presto_cuda_vae_latent_len(r->g, N);
+	if (Lz < 1)
+		return (int)cudaErrorInvalidValue;
+	size_t na = (size_t)r->c.audio_channels * N, no = (size_t)r->c.encoder_out_dim * Lz;
+	if (na + no > r->cap) {
+		cudaFree(r->buf);
+		r->buf = nullptr;
+		r->cap = 0;
+		cudaError_t e = cudaMalloc(&r->buf, sizeof(float) * (na + no));
+		if (e != cudaSuccess) {
+			cudaGetLastError();
+			return (int)e;
+		}
+		r->cap = na + no;
+	}
+	float *da = (float *)r->buf, *dout = da + na;
+	cudaError_t e = cudaMemcpy(da, audio, sizeof(float) * na, cudaMemcpyHostToDevice);
+	if (e != cudaSuccess)
+		return (int)e;
+	int rc = presto_cuda_vae_encode(r->g, dout, da, N, nullptr);
+	note_memory();
+	if (rc)
+		return rc;
+	return (int)cudaMemcpy(out, dout, sizeof(float) * no, cudaMemcpyDeviceToHost);
+}
+
 void b_memory(size_t *used, size_t *peak, size_t *total)
 {
 	size_t fr = 0, tot = 0;
@@ -416,7 +445,7 @@ void b_memory(size_t *used, size_t *peak, size_t *total)
 
 const presto_cuda_backend table = {
 	PRESTO_CUDA_BACKEND_ABI, sizeof(presto_dit), sizeof(presto_dit_config), b_init, b_has_bf16, b_error_string,
-	b_is_oom, b_dit_new, b_dit_free, b_forward_cfg, b_vae_new, b_vae_free, b_vae_decode, sizeof(presto_vae),
+	b_is_oom, b_dit_new, b_dit_free, b_forward_cfg, b_vae_new, b_vae_free, b_vae_decode, b_vae_encode, sizeof(presto_vae),
 	b_t5_new, b_t5_free, b_t5_forward, sizeof(presto_t5), b_memory,
 };
 

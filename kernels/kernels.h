@@ -97,7 +97,8 @@ int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const float *x, cons
 
 struct presto_vae;
 typedef struct presto_cuda_vae presto_cuda_vae;
-/* Upload the decoder of a loaded VAE (lib/oobleck.c); at fp32 (the parity
+/* Upload the decoder (and the encoder, when loaded) of a VAE
+ * (lib/oobleck.c); at fp32 (the parity
  * path, no TF32) or bf16 (weights and the convolutions' inputs bf16,
  * accumulation, residual stream and outputs fp32). EINVAL without a
  * decoder. */
@@ -107,6 +108,12 @@ void presto_cuda_vae_free(presto_cuda_vae *g);
  * presto_vae_audio_len(Lz)] for z [latent_dim, Lz]. Activations are sized on
  * the first call of a length and kept. */
 int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const float *z, int Lz, void *stream);
+/* presto_vae_encode on device buffers (a VAE loaded with its encoder):
+ * out [encoder_out_dim, presto_vae_latent_len(N)] for audio
+ * [audio_channels, N]; cudaErrorInvalidValue without an encoder. */
+int presto_cuda_vae_encode(presto_cuda_vae *g, float *out, const float *audio, int N, void *stream);
+/* presto_vae_latent_len() of the uploaded encoder (-1: none, or too short) */
+int presto_cuda_vae_latent_len(const presto_cuda_vae *g, int N);
 /* presto_vae_audio_len() of the uploaded decoder (-1: too short or too long) */
 int presto_cuda_vae_audio_len(const presto_cuda_vae *g, int Lz);
 

@@ -163,11 +163,12 @@ struct presto_cuda_vae {
 	presto_cuda_dtype at;
 	int margin = 0;
 	presto_k::dev_memory mem;
-	gconv d_in, d_out;
-	gsnake d_act;
-	std::vector<gblock> blk;
+	gconv d_in, d_out, e_in, e_out;
+	gsnake d_act, e_act;
+	std::vector<gblock> blk, eblk;  // decoder blocks; encoder blocks (when it has one)
+	bool has_encoder = false;
+	size_t cmax = 0;                // the widest channel count
 	// activations for a latent length
-	int aLz = -1;
 	void *act = nullptr;
 	size_t cap_frames = 0;    // widest C * (T + 2 margin) over the layers
 	float *x, *y;             // fp32 residual stream and conv output
@@ -274,7 +275,7 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 	const void *x = rows(g, g->s, cv->cin, g->at);
 	size_t wk = (size_t)cv->cout * cv->cin * esize(g->at);
 	if (!cv->transposed) {
-		int Tout = Tin + 2 * cv->pad - cv->dil * (cv->k - 1);  // stride 1
+		int Tout = (Tin + 2 * cv->pad - cv->dil * (cv->k - 1) - 1) / cv->stride + 1;
 		*Tout_out = Tout;
 		size_t smem = conv_tc_smem(cv->k, cv->dil);
 		if (g->at == PRESTO_CUDA_BF16 && cv->cin % kChunk == 0 && cv->cout % kTileC == 0 && Tout == Tin &&
@@ -291,10 +292,11 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 		else if (cv->b)
 			PRESTO_K_TRY(presto_cuda_gemm(y, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, nullptr, PRESTO_CUDA_F32, cv->b,
 					     Tout, 0, cv->cout, 1.0f, 0, s));
-		for (int k = 0; k < cv->k; k++) {
+		for (int k = 0; k < cv->k; k++) {  // output t reads row t * stride + k dil - pad
 			const char *xk = (const char *)x + (ptrdiff_t)(k * cv->dil - cv->pad) * cv->cin * esize(g->at);
-			PRESTO_K_TRY(presto_cuda_gemm_ld(y, PRESTO_CUDA_F32, cv->cout, xk, g->at, cv->cin,
-						(const char *)cv->w + k * wk, g->at, Tout, cv->cin, cv->cout, 1.0f, 0, s));
+			PRESTO_K_TRY(presto_cuda_gemm_ld(y, PRESTO_CUDA_F32, cv->cout, xk, g->at, cv->stride * cv->cin,
+							 (const char *)cv->w + k * wk, g->at, Tout, cv->cin, cv->cout,
+							 1.0f, 0, s));
 		}
 		return 0;
 	}
@@ -318,29 +320,16 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 	return 0;
 }
 
-int activations(presto_cuda_vae *g, int Lz)
+// buffers of `frames` elements each (x, y fp32; s of the activation type)
+int reserve(presto_cuda_vae *g, size_t frames)
 {
-	if (g->act && g->aLz == Lz)
+	if (g->act && frames <= g->cap_frames)
 		return 0;
-	const presto_oobleck_config *c = &g->c;
-	// the widest C * T over the layers (lengths as the decoder walks them)
-	size_t widest = (size_t)g->d_in.cout * Lz;
-	int T = Lz;
-	for (const gblock &b : g->blk) {
-		T = (T - 1) * b.conv.stride - 2 * b.conv.pad + b.conv.k;
-		size_t w = (size_t)(b.conv.cin > b.conv.cout ? b.conv.cin : b.conv.cout) * T;
-		if (w > widest)
-			widest = w;
-	}
-	size_t cmax = c->latent_dim;
-	for (const gblock &b : g->blk)
-		cmax = cmax > (size_t)b.conv.cin ? cmax : (size_t)b.conv.cin;
-	size_t frames = widest + (2 * (size_t)g->margin + kTileT) * cmax + (size_t)c->latent_dim * Lz;
 	size_t bytes = frames * (4 + 4 + esize(g->at)) + 3 * 256;
 	if (g->act)
 		cudaFree(g->act);
 	g->act = nullptr;
-	g->aLz = -1;
+	g->cap_frames = 0;
 	cudaError_t e = cudaMalloc(&g->act, bytes);
 	if (e != cudaSuccess) {
 		cudaGetLastError();
@@ -353,8 +342,42 @@ int activations(presto_cuda_vae *g, int Lz)
 	p += (frames * 4 + 255) & ~(size_t)255;
 	g->s = p;
 	g->cap_frames = frames;
-	g->aLz = Lz;
 	return 0;
+}
+
+// room for any layer: the widest C * T, the margins and tail of the widest
+// input, the staged input
+size_t frames_for(const presto_cuda_vae *g, size_t widest, size_t input)
+{
+	return widest + (2 * (size_t)g->margin + kTileT) * g->cmax + input;
+}
+
+int activations(presto_cuda_vae *g, int Lz)
+{
+	size_t widest = (size_t)g->d_in.cout * Lz;
+	int T = Lz;
+	for (const gblock &b : g->blk) {
+		T = (T - 1) * b.conv.stride - 2 * b.conv.pad + b.conv.k;
+		size_t w = (size_t)(b.conv.cin > b.conv.cout ? b.conv.cin : b.conv.cout) * T;
+		if (w > widest)
+			widest = w;
+	}
+	return reserve(g, frames_for(g, widest, (size_t)g->c.latent_dim * Lz));
+}
+
+int activations_enc(presto_cuda_vae *g, int N)
+{
+	size_t widest = (size_t)g->e_in.cout * N;
+	int T = N;
+	for (const gblock &b : g->eblk) {
+		size_t w = (size_t)b.conv.cin * T;
+		if (w > widest)
+			widest = w;
+		T = (T + 2 * b.conv.pad - b.conv.k) / b.conv.stride + 1;
+		if ((size_t)b.conv.cout * T > widest)
+			widest = (size_t)b.conv.cout * T;
+	}
+	return reserve(g, frames_for(g, widest, (size_t)g->c.audio_channels * N));
 }
 
 }  // namespace
@@ -385,6 +408,37 @@ static int vae_init(presto_cuda_vae *g, const presto_vae *m, presto_cuda_dtype a
 		rc = up_snake(g, &m->d_act, &g->d_act);
 	if (!rc)
 		rc = up_conv(g, &m->d_out, &g->d_out);
+	g->has_encoder = m->c.has_encoder;
+	if (g->has_encoder) {
+		rc = rc ? rc : up_conv(g, &m->e_in, &g->e_in);
+		g->eblk.resize(m->c.n_blocks);
+		for (int i = 0; !rc && i < m->c.n_blocks; i++) {
+			const vblock *b = &m->e_blk[i];
+			gblock *o = &g->eblk[i];
+			for (int j = 0; !rc && j < 3; j++) {
+				rc = up_snake(g, &b->ru[j].s1, &o->ru[j].s1);
+				if (!rc)
+					rc = up_conv(g, &b->ru[j].c1, &o->ru[j].c1);
+				if (!rc)
+					rc = up_snake(g, &b->ru[j].s2, &o->ru[j].s2);
+				if (!rc)
+					rc = up_conv(g, &b->ru[j].c2, &o->ru[j].c2);
+			}
+			if (!rc)
+				rc = up_snake(g, &b->act, &o->act);
+			if (!rc)
+				rc = up_conv(g, &b->conv, &o->conv);
+		}
+		if (!rc)
+			rc = up_snake(g, &m->e_act, &g->e_act);
+		if (!rc)
+			rc = up_conv(g, &m->e_out, &g->e_out);
+	}
+	g->cmax = (size_t)(m->c.latent_dim > m->c.audio_channels ? m->c.latent_dim : m->c.audio_channels);
+	for (int i = 0; i <= m->c.n_blocks; i++) {
+		size_t w = (size_t)m->c.channels * (i == 0 ? 1 : m->c.c_mults[i - 1]);
+		g->cmax = w > g->cmax ? w : g->cmax;
+	}
 	return rc;
 }
 
@@ -394,6 +448,68 @@ extern "C" int presto_cuda_vae_new(const presto_vae *m, presto_cuda_dtype at, pr
 	if (!m->c.has_decoder)
 		return (int)cudaErrorInvalidValue;
 	return presto_k::make(out, [&](presto_cuda_vae *g) { return vae_init(g, m, at); });
+}
+
+extern "C" int presto_cuda_vae_latent_len(const presto_cuda_vae *g, int N)
+{
+	if (!g->has_encoder || N < 1)
+		return -1;
+	long long T = N;
+	for (const gblock &b : g->eblk) {
+		T = (T + 2LL * b.conv.pad - b.conv.k) / b.conv.stride + 1;
+		if (T < 1)
+			return -1;
+	}
+	return (int)T;
+}
+
+// the rows of x [C, T] (scaled) staged as the activation type in g->s, margins zeroed
+static int stage_input(presto_cuda_vae *g, const float *z, int C, int T, float scale, void *s)
+{
+	using presto_k::grid_for;
+	PRESTO_LAUNCH(grid_for((size_t)C * T), presto_k::kThreads, 0, s, ct_to_tc_kernel)(g->x, z, C, T, scale);
+	PRESTO_K_TRY(presto_k::last_error());
+	PRESTO_K_TRY(zero_margins(g, g->s, C, T, g->at, s));
+	if (g->at == PRESTO_CUDA_BF16)
+		PRESTO_LAUNCH(grid_for((size_t)C * T), presto_k::kThreads, 0, s, cast_rows_kernel<__nv_bfloat16>)(
+			(__nv_bfloat16 *)rows(g, g->s, C, g->at), g->x, (size_t)C * T);
+	else
+		PRESTO_K_TRY((int)cudaMemcpyAsync(rows(g, g->s, C, g->at), g->x, sizeof(float) * C * T,
+						  cudaMemcpyDeviceToDevice, (cudaStream_t)s));
+	return presto_k::last_error();
+}
+
+// x += unit(x) at T frames
+static int residual(presto_cuda_vae *g, const gres &u, int T, void *s)
+{
+	int Tn;
+	PRESTO_K_TRY(snake(g, &u.s1, g->x, T, s));
+	PRESTO_K_TRY(conv(g, &u.c1, g->y, T, false, s, &Tn));
+	PRESTO_K_TRY(snake(g, &u.s2, g->y, T, s));
+	return conv(g, &u.c2, g->x, T, true, s, &Tn);
+}
+
+extern "C" int presto_cuda_vae_encode(presto_cuda_vae *g, float *out, const float *audio, int N, void *s)
+{
+	int Lz = presto_cuda_vae_latent_len(g, N);
+	if (Lz < 1)
+		return (int)cudaErrorInvalidValue;
+	PRESTO_K_TRY(activations_enc(g, N));
+	int T = N, Tn;
+	PRESTO_K_TRY(stage_input(g, audio, g->c.audio_channels, T, 1.0f, s));
+	PRESTO_K_TRY(conv(g, &g->e_in, g->x, T, false, s, &Tn));
+	for (const gblock &b : g->eblk) {
+		for (const gres &u : b.ru)
+			PRESTO_K_TRY(residual(g, u, T, s));
+		PRESTO_K_TRY(snake(g, &b.act, g->x, T, s));
+		PRESTO_K_TRY(conv(g, &b.conv, g->x, T, false, s, &Tn));
+		T = Tn;
+	}
+	PRESTO_K_TRY(snake(g, &g->e_act, g->x, T, s));
+	PRESTO_K_TRY(conv(g, &g->e_out, g->y, T, false, s, &Tn));
+	PRESTO_LAUNCH(presto_k::grid_for((size_t)g->e_out.cout * Tn), presto_k::kThreads, 0, s, tc_to_ct_kernel)(
+		out, g->y, g->e_out.cout, Tn, 0);
+	return presto_k::last_error();
 }
 
 extern "C" void presto_cuda_vae_free(presto_cuda_vae *g) { delete g; }
@@ -413,31 +529,16 @@ extern "C" int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const fl
 	if (presto_cuda_vae_audio_len(g, Lz) < 1)
 		return (int)cudaErrorInvalidValue;
 	PRESTO_K_TRY(activations(g, Lz));
-	int L = c->latent_dim, T = Lz, Tn;
-	float scale = c->scale != 0.0f ? c->scale : 1.0f;
-	// the latent as the first conv's input (through x, cast to the activation type)
-	PRESTO_LAUNCH(grid_for((size_t)L * T), kThreads, 0, s, ct_to_tc_kernel)(g->x, z, L, T, scale);
-	PRESTO_K_TRY(presto_k::last_error());
-	PRESTO_K_TRY(zero_margins(g, g->s, L, T, g->at, s));
-	if (g->at == PRESTO_CUDA_BF16)
-		PRESTO_LAUNCH(grid_for((size_t)L * T), kThreads, 0, s, cast_rows_kernel<__nv_bfloat16>)(
-			(__nv_bfloat16 *)rows(g, g->s, L, g->at), g->x, (size_t)L * T);
-	else
-		PRESTO_K_TRY((int)cudaMemcpyAsync(rows(g, g->s, L, g->at), g->x, sizeof(float) * L * T, cudaMemcpyDeviceToDevice,
-					 (cudaStream_t)s));
-	PRESTO_K_TRY(presto_k::last_error());
+	int T = Lz, Tn;
+	PRESTO_K_TRY(stage_input(g, z, c->latent_dim, T, c->scale != 0.0f ? c->scale : 1.0f, s));
 	PRESTO_K_TRY(conv(g, &g->d_in, g->x, T, false, s, &Tn));
 	T = Tn;
 	for (const gblock &b : g->blk) {
 		PRESTO_K_TRY(snake(g, &b.act, g->x, T, s));
 		PRESTO_K_TRY(conv(g, &b.conv, g->x, T, false, s, &Tn));
 		T = Tn;
-		for (const gres &u : b.ru) {
-			PRESTO_K_TRY(snake(g, &u.s1, g->x, T, s));
-			PRESTO_K_TRY(conv(g, &u.c1, g->y, T, false, s, &Tn));
-			PRESTO_K_TRY(snake(g, &u.s2, g->y, T, s));
-			PRESTO_K_TRY(conv(g, &u.c2, g->x, T, true, s, &Tn));  // x += conv1x1(...)
-		}
+		for (const gres &u : b.ru)
+			PRESTO_K_TRY(residual(g, u, T, s));
 	}
 	PRESTO_K_TRY(snake(g, &g->d_act, g->x, T, s));
 	PRESTO_K_TRY(conv(g, &g->d_out, g->y, T, false, s, &Tn));

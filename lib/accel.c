@@ -174,6 +174,15 @@ static presto_status accel_decode(void *ctx, float *audio, const float *z, int L
 	return rc ? gpu_error(a, rc, what) : PRESTO_OK;
 }
 
+static presto_status accel_encode(void *ctx, float *out, const float *audio, int N)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->vae_encode(a->g, out, audio, N);
+	char what[96];
+	snprintf(what, sizeof what, "on cuda:%d encoding %d audio frames", a->index, N);
+	return rc ? gpu_error(a, rc, what) : PRESTO_OK;
+}
+
 static presto_status accel_t5(void *ctx, float *out, const int32_t *ids, const float *mask, int B, int L)
 {
 	presto_accel *a = ctx;
@@ -237,8 +246,11 @@ static presto_status attach(int kind, void *m, const presto_device_req *r, prest
 	}
 	if (kind == DIT)
 		presto_dit_set_accel(a->m, accel_forward, a);
-	else if (kind == VAE)
+	else if (kind == VAE) {
 		presto_vae_set_accel(a->vae, accel_decode, a);
+		if (a->vae->c.has_encoder)
+			presto_vae_set_encode_accel(a->vae, accel_encode);
+	}
 	else
 		presto_t5_set_accel(a->t5, accel_t5, a);
 	snprintf(used, used_len, "%s, %s", info, !bf16 ? "fp32" : kind == T5 ? "tf32" : "bf16");

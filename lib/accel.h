@@ -45,8 +45,8 @@ typedef struct presto_accel presto_accel;
  * without it), ENOMEM when the GPU's memory is too small, with a message. */
 presto_status presto_accel_attach(presto_dit *m, const presto_device_req *r, presto_accel **out, char *used,
 				  size_t used_len, char *note, size_t note_len);
-/* The same for a VAE's decoder (presto_vae_decode runs on the GPU);
- * "VAE decoder" in the messages. */
+/* The same for a VAE: presto_vae_decode, and presto_vae_encode when the
+ * encoder is loaded, run on the GPU ("VAE decoder" in the messages). */
 presto_status presto_accel_attach_vae(presto_vae *m, const presto_device_req *r, presto_accel **out, char *used,
 				      size_t used_len, char *note, size_t note_len);
 /* The same for a T5 text encoder, always fp32 on the GPU: with precision

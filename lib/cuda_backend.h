@@ -39,6 +39,8 @@ typedef struct presto_cuda_backend {
 	int (*vae_new)(const struct presto_vae *m, int bf16, void **out);
 	void (*vae_free)(void *g);
 	int (*vae_decode)(void *g, float *audio, const float *z, int Lz);
+	/* presto_vae_encode's computation (a VAE loaded with its encoder) */
+	int (*vae_encode)(void *g, float *out, const float *audio, int N);
 	size_t vae_size;             /* sizeof(struct presto_vae) */
 	/* A T5 encoder on the device (fp32; tf32: TF32 GEMMs) and
 	 * presto_t5_forward's computation on host buffers, with the bucket

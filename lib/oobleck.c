@@ -831,6 +831,11 @@ presto_status presto_vae_encode(presto_vae *m, float *out, const float *audio, i
 {
 	if (!m->c.has_encoder)
 		return presto_error_set(PRESTO_EUNSUP, "vae: no encoder loaded");
+	if (m->accel_enc && m->accel_ctx && !hook) {
+		if (presto_vae_latent_len(&m->c, N) < 1)
+			return presto_error_set(PRESTO_EINVAL, "vae encode: %d audio frames are too few", N);
+		return m->accel_enc(m->accel_ctx, out, audio, N);
+	}
 	run r = {.dry = 1, .limit = m->work_limit, .hook = hook, .hook_ctx = ctx, .part = "encoder"};
 	float *buf[3] = {NULL, NULL, NULL};
 	if (N < 1 || !encoder_run(&r, m, NULL, NULL, N, buf))
@@ -867,7 +872,11 @@ void presto_vae_set_accel(presto_vae *m, presto_vae_accel_fn fn, void *ctx)
 {
 	m->accel = fn;
 	m->accel_ctx = fn ? ctx : NULL;
+	if (!fn)
+		m->accel_enc = NULL;
 }
+
+void presto_vae_set_encode_accel(presto_vae *m, presto_vae_encode_accel_fn fn) { m->accel_enc = fn; }
 
 presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int Lz, presto_hook hook, void *ctx)
 {

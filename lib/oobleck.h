@@ -87,6 +87,10 @@ presto_status presto_vae_decode(presto_vae *m, float *audio, const float *z, int
  * keeps fn and ctx without owning ctx. */
 typedef presto_status (*presto_vae_accel_fn)(void *ctx, float *audio, const float *z, int Lz);
 void presto_vae_set_accel(presto_vae *m, presto_vae_accel_fn fn, void *ctx);
+/* The same for presto_vae_encode (out [encoder_out_dim, Lz] for audio
+ * [audio_channels, N]); ctx is the decoder's. */
+typedef presto_status (*presto_vae_encode_accel_fn)(void *ctx, float *out, const float *audio, int N);
+void presto_vae_set_encode_accel(presto_vae *m, presto_vae_encode_accel_fn fn);
 
 /* Floating-point operations of one decode of Lz latent frames (2 per
  * multiply-add of the convolutions; the Snakes and additions are not

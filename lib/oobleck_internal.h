@@ -46,6 +46,7 @@ struct presto_vae {
 	float **allocs;         /* every parameter array, freed with the model */
 	int n_allocs, cap_allocs;
 	presto_vae_accel_fn accel; /* presto_vae_set_accel() */
+	presto_vae_encode_accel_fn accel_enc;
 	void *accel_ctx;
 };
 

@@ -152,6 +152,19 @@ if [ -f "$emu" ]; then
 	expect_err "presto-decode: cannot use --device cuda:3: no CUDA device"
 	expect_exit 1 "$BIN/presto-decode" --device cpu --precision bf16 --stream cpu.st
 	expect_err "bf16 runs on a GPU only"
+	tcase "presto-ingest on the emulator's GPU: the encoder's latents match the CPU's"
+	expect_ok $nodrv "$BIN/presto-decode" -o clip.wav cpu.st
+	expect_ok $nodrv "$BIN/presto-ingest" clip.wav
+	"$TOOLS/mutstream" dumpall latent < "$OUT" > i_cpu.raw
+	expect_ok $gpu "$BIN/presto-ingest" --device cuda --precision fp32 clip.wav
+	"$TOOLS/mutstream" dumpall latent < "$OUT" > i_gpu.raw
+	"$TOOLS/cmpraw" i_cpu.raw i_gpu.raw 1e-5 > cmp.txt || fail "fp32 ingest: $(cat cmp.txt)"
+	expect_ok $gpu "$BIN/presto-ingest" clip.wav
+	"$TOOLS/mutstream" dumpall latent < "$OUT" > i_gpu.raw
+	"$TOOLS/cmpraw" i_cpu.raw i_gpu.raw 3e-2 > cmp.txt || fail "bf16 ingest: $(cat cmp.txt)"
+	expect_exit 1 "$BIN/presto-ingest" --device nope clip.wav
+	rm -f clip.wav i_cpu.raw i_gpu.raw
+
 	tcase "presto-encode on the emulator's GPU: fp32 matches the CPU, auto (TF32) too"
 	"$TOOLS/mutstream" dump 0 cross_attn_cond < cond.st > c_cpu.raw
 	expect_ok $gpu "$BIN/presto-encode" --device cuda --precision fp32 "a quiet test"

@@ -1,4 +1,4 @@
-/* test_vae.c - the Oobleck decoder on the device (kernels/oobleck.cu) against
+/* test_vae.c - the Oobleck decoder and encoder on the device (kernels/oobleck.cu) against
  * the CPU reference (lib/oobleck.c), random weight-normed weights: odd
  * strides with tanh and a latent scale, and SAO's stride pattern (2, 4, 4, 8,
  * 8; 2048x), and widths that take the tensor-core convolution. fp32 must agree to fp32 rounding, bf16 within bf16's. Exits 77
@@ -49,17 +49,17 @@ static void test_case(const char *label, int channels, int n, const int *mults, 
 	c.encoder_out_dim = 2 * latent;
 	c.use_snake = 1;
 	c.final_tanh = final_tanh;
-	c.has_decoder = 1;
+	c.has_decoder = c.has_encoder = 1;
 	c.scale = scale;
 	presto_params ps;
 	presto_params_init(&ps);
 	presto_vae *m = NULL;
-	if (presto_oobleck_params(&c, "p.", 0, 1, &ps) || presto_params_alloc(&ps)) {
+	if (presto_oobleck_params(&c, "p.", 1, 1, &ps) || presto_params_alloc(&ps)) {
 		CHECK(0, "%s: parameter table: %s", label, presto_error());
 		return;
 	}
 	init_params(&ps);
-	if (presto_vae_from_params(&c, &ps, "p.", 0, 1, &m)) {
+	if (presto_vae_from_params(&c, &ps, "p.", 1, 1, &m)) {
 		CHECK(0, "%s: model: %s", label, presto_error());
 		presto_params_free(&ps);
 		return;
@@ -83,6 +83,24 @@ static void test_case(const char *label, int channels, int n, const int *mults, 
 		double rel = norm_error(got, ref, na, &bad), tol = bf ? 3e-2 : 1e-5;
 		CHECK(!rc && !bad && rel <= tol, "%s, %s: %d latent frames -> %d samples, normalised error %.2e (tol %.0e)%s (rc %d)",
 		      label, bf ? "bf16" : "fp32", Lz, N, rel, tol, bad ? ", non-finite" : "", rc);
+		/* the encoder on the decoded audio */
+		int Le = presto_vae_latent_len(&c, N);
+		size_t ne = (size_t)c.encoder_out_dim * (Le > 0 ? Le : 1);
+		float *eref = vec(ne, 0), *egot = vec(ne, 0), *de = NULL;
+		rc = Le < 1 || presto_vae_encode(m, eref, ref, N, NULL, NULL);
+		CHECK(!rc, "%s: CPU encode", label);
+		cudaMalloc((void **)&de, sizeof(float) * ne);
+		cudaMemcpy(da, ref, sizeof(float) * na, cudaMemcpyHostToDevice);
+		if (!rc && g)
+			rc = presto_cuda_vae_encode(g, de, da, N, NULL);
+		if (!rc)
+			rc = (int)cudaMemcpy(egot, de, sizeof(float) * ne, cudaMemcpyDeviceToHost);
+		rel = norm_error(egot, eref, ne, &bad);
+		tol = bf ? 3e-2 : 1e-5;
+		CHECK(!rc && !bad && rel <= tol, "%s, %s: encode %d samples -> %d frames, normalised error %.2e (tol %.0e)%s "
+		      "(rc %d)", label, bf ? "bf16" : "fp32", N, Le, rel, tol, bad ? ", non-finite" : "", rc);
+		cudaFree(de);
+		free(eref), free(egot);
 		presto_cuda_vae_free(g);
 	}
 	cudaFree(dz), cudaFree(da);
