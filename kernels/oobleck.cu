@@ -382,28 +382,33 @@ int activations_enc(presto_cuda_vae *g, int N)
 
 }  // namespace
 
+// a block: its three residual units, its Snake and its (strided or
+// transposed) convolution
+static int up_block(presto_cuda_vae *g, const vblock *b, gblock *o)
+{
+	int rc = up_snake(g, &b->act, &o->act);
+	if (!rc)
+		rc = up_conv(g, &b->conv, &o->conv);
+	for (int j = 0; !rc && j < 3; j++) {
+		rc = up_snake(g, &b->ru[j].s1, &o->ru[j].s1);
+		if (!rc)
+			rc = up_conv(g, &b->ru[j].c1, &o->ru[j].c1);
+		if (!rc)
+			rc = up_snake(g, &b->ru[j].s2, &o->ru[j].s2);
+		if (!rc)
+			rc = up_conv(g, &b->ru[j].c2, &o->ru[j].c2);
+	}
+	return rc;
+}
+
 static int vae_init(presto_cuda_vae *g, const presto_vae *m, presto_cuda_dtype at)
 {
 	g->c = m->c;
 	g->at = at;
 	int rc = up_conv(g, &m->d_in, &g->d_in);
 	g->blk.resize(m->c.n_blocks);
-	for (int i = 0; !rc && i < m->c.n_blocks; i++) {
-		const vblock *b = &m->d_blk[i];
-		gblock *o = &g->blk[i];
-		rc = up_snake(g, &b->act, &o->act);
-		if (!rc)
-			rc = up_conv(g, &b->conv, &o->conv);
-		for (int j = 0; !rc && j < 3; j++) {
-			rc = up_snake(g, &b->ru[j].s1, &o->ru[j].s1);
-			if (!rc)
-				rc = up_conv(g, &b->ru[j].c1, &o->ru[j].c1);
-			if (!rc)
-				rc = up_snake(g, &b->ru[j].s2, &o->ru[j].s2);
-			if (!rc)
-				rc = up_conv(g, &b->ru[j].c2, &o->ru[j].c2);
-		}
-	}
+	for (int i = 0; !rc && i < m->c.n_blocks; i++)
+		rc = up_block(g, &m->d_blk[i], &g->blk[i]);
 	if (!rc)
 		rc = up_snake(g, &m->d_act, &g->d_act);
 	if (!rc)
@@ -412,23 +417,8 @@ static int vae_init(presto_cuda_vae *g, const presto_vae *m, presto_cuda_dtype a
 	if (g->has_encoder) {
 		rc = rc ? rc : up_conv(g, &m->e_in, &g->e_in);
 		g->eblk.resize(m->c.n_blocks);
-		for (int i = 0; !rc && i < m->c.n_blocks; i++) {
-			const vblock *b = &m->e_blk[i];
-			gblock *o = &g->eblk[i];
-			for (int j = 0; !rc && j < 3; j++) {
-				rc = up_snake(g, &b->ru[j].s1, &o->ru[j].s1);
-				if (!rc)
-					rc = up_conv(g, &b->ru[j].c1, &o->ru[j].c1);
-				if (!rc)
-					rc = up_snake(g, &b->ru[j].s2, &o->ru[j].s2);
-				if (!rc)
-					rc = up_conv(g, &b->ru[j].c2, &o->ru[j].c2);
-			}
-			if (!rc)
-				rc = up_snake(g, &b->act, &o->act);
-			if (!rc)
-				rc = up_conv(g, &b->conv, &o->conv);
-		}
+		for (int i = 0; !rc && i < m->c.n_blocks; i++)
+			rc = up_block(g, &m->e_blk[i], &g->eblk[i]);
 		if (!rc)
 			rc = up_snake(g, &m->e_act, &g->e_act);
 		if (!rc)
