@@ -274,7 +274,7 @@ int linw(presto_cuda_dit *g, void *y, presto_cuda_dtype yt, const void *x, const
 
 template <class T> int layernorm(T *y, const float *x, const float *gm, const float *bt, int N, int D, float eps, void *s)
 {
-	PRESTO_LAUNCH(N, kThreads, 0, s, layernorm_kernel<T>)(y, x, gm, bt, D, eps);
+	PRESTO_LAUNCH(N, presto_k::row_threads(D), 0, s, layernorm_kernel<T>)(y, x, gm, bt, D, eps);
 	return presto_k::last_error();
 }
 

@@ -103,7 +103,7 @@ extern "C" int presto_cuda_layernorm_forward(float *y, const float *x, const flo
 {
 	if (N <= 0 || D <= 0)
 		return 0;
-	PRESTO_LAUNCH(N, kThreads, 0, stream, layernorm_kernel)(y, x, gamma, beta, D, eps);
+	PRESTO_LAUNCH(N, presto_k::row_threads(D), 0, stream, layernorm_kernel)(y, x, gamma, beta, D, eps);
 	return presto_k::last_error();
 }
 

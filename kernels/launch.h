@@ -72,6 +72,14 @@ template <class G, class Init> int make(G **out, Init init)
 
 constexpr int kThreads = 256;
 
+/* threads for a block that reduces a row of D elements: whole warps, no
+ * more than the row needs, at most kThreads */
+inline int row_threads(int D)
+{
+	int t = (D + 31) / 32 * 32;
+	return t < 32 ? 32 : t > kThreads ? kThreads : t;
+}
+
 /* blocks for a grid-stride loop over n elements */
 inline unsigned grid_for(size_t n, int threads = kThreads)
 {

@@ -165,14 +165,14 @@ extern "C" int presto_cuda_t5_forward(presto_cuda_t5 *g, float *out, const int32
 	PRESTO_LAUNCH(grid_for(N * D), kThreads, 0, s, gather_kernel)(h, g->shared, ids, rows, D);
 	PRESTO_K_TRY(presto_k::last_error());
 	for (const presto_cuda_t5::blk &b : g->blocks) {
-		PRESTO_LAUNCH(rows, kThreads, 0, s, rmsnorm_kernel)(x, h, b.ln0, D, c->eps);
+		PRESTO_LAUNCH(rows, presto_k::row_threads(D), 0, s, rmsnorm_kernel)(x, h, b.ln0, D, c->eps);
 		PRESTO_K_TRY(presto_k::last_error());
 		PRESTO_K_TRY(lin(g, q, x, b.q, rows, D, I, 0.0f, s));
 		PRESTO_K_TRY(lin(g, k, x, b.k, rows, D, I, 0.0f, s));
 		PRESTO_K_TRY(lin(g, v, x, b.v, rows, D, I, 0.0f, s));
 		PRESTO_K_TRY(presto_cuda_attention_forward(att, q, k, v, B, L, L, H, H, Dh, I, I, I, 1.0f, bias, mask, s));
 		PRESTO_K_TRY(lin(g, h, att, b.o, rows, I, D, 1.0f, s));  // h += o(att)
-		PRESTO_LAUNCH(rows, kThreads, 0, s, rmsnorm_kernel)(x, h, b.ln1, D, c->eps);
+		PRESTO_LAUNCH(rows, presto_k::row_threads(D), 0, s, rmsnorm_kernel)(x, h, b.ln1, D, c->eps);
 		PRESTO_K_TRY(presto_k::last_error());
 		PRESTO_K_TRY(lin(g, f1, x, b.wi, rows, D, F, 0.0f, s));
 		if (c->gated)
@@ -181,6 +181,6 @@ extern "C" int presto_cuda_t5_forward(presto_cuda_t5 *g, float *out, const int32
 		PRESTO_K_TRY(presto_k::last_error());
 		PRESTO_K_TRY(lin(g, h, f1, b.wo, rows, F, D, 1.0f, s));  // h += wo(hidden)
 	}
-	PRESTO_LAUNCH(rows, kThreads, 0, s, rmsnorm_kernel)(out, h, g->final_ln, D, c->eps);
+	PRESTO_LAUNCH(rows, presto_k::row_threads(D), 0, s, rmsnorm_kernel)(out, h, g->final_ln, D, c->eps);
 	return presto_k::last_error();
 }

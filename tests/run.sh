@@ -34,10 +34,9 @@ done
 
 echo "== conformance on the CUDA emulator's GPU (a stand-in driver, the emulated backend)"
 if [ -d "$FIXTURES" ] && [ -f "$BUILD"/tests/emu/libpresto-cuda.so ]; then
-	# the fixtures whose models run on the GPU, the long sampler runs left to the real GPU (tests/gpu/run.sh)
+	# every fixture, the models on the emulated GPU (fp32)
 	env PRESTO_LIBCUDA="$BUILD"/tests/libfakecuda.so FAKECUDA=1 PRESTO_CUDA_BACKEND="$BUILD"/tests/emu/libpresto-cuda.so \
-		"$BUILD"/tests/conformance --device cuda "$FIXTURES" dit_sao dit_saos oobleck t5_gated t5_long t5_relu \
-		sampler_euler sampler_pingpong sampler_dpmpp_2m
+		"$BUILD"/tests/conformance --device cuda "$FIXTURES"
 	count "conformance on the emulated GPU" $?
 else
 	echo "# no fixtures or no emulated backend: not run"

@@ -2,6 +2,8 @@
 // C = alpha op(A) op(B) + beta C, any mix of fp32 and bf16, fp32 sums.
 #include <stdlib.h>
 
+#include <vector>
+
 #include "cublas_v2.h"
 #include "cuda_bf16.h"
 #include "emu_device.h"
@@ -53,24 +55,35 @@ cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s)
 	return CUBLAS_STATUS_SUCCESS;
 }
 
-// C = alpha op(A) op(B) + beta C, fp32 sums in k order
+// C = alpha op(A) op(B) + beta C, fp32 sums in k order; the operands are
+// converted to fp32 rows first (op(A) row i and op(B) column j contiguous)
 static void gemm_now(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float al, const void *A,
-	      cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt, int ldb, long long sb, float be,
-	      void *C, cudaDataType ct, int ldc, long long sc, int batch)
+		     cudaDataType at, int lda, long long sa, const void *B, cudaDataType bt, int ldb, long long sb,
+		     float be, void *C, cudaDataType ct, int ldc, long long sc, int batch)
 {
-	for (int b = 0; b < batch; b++)
+	std::vector<float> a((size_t)m * k), bb((size_t)n * k);
+	for (int b = 0; b < batch; b++) {
+		for (int i = 0; i < m; i++)
+			for (int l = 0; l < k; l++)
+				a[(size_t)i * k + l] = load(A, at, b * sa + (ta == CUBLAS_OP_N ? i + (long long)l * lda
+												: l + (long long)i * lda));
 		for (int j = 0; j < n; j++)
+			for (int l = 0; l < k; l++)
+				bb[(size_t)j * k + l] = load(B, bt, b * sb + (tb == CUBLAS_OP_N ? l + (long long)j * ldb
+												 : j + (long long)l * ldb));
+		for (int j = 0; j < n; j++) {
+			const float *bj = bb.data() + (size_t)j * k;
 			for (int i = 0; i < m; i++) {
+				const float *ai = a.data() + (size_t)i * k;
 				float s = 0;
-				for (int l = 0; l < k; l++) {
-					long long ia = ta == CUBLAS_OP_N ? i + (long long)l * lda : l + (long long)i * lda;
-					long long ib = tb == CUBLAS_OP_N ? l + (long long)j * ldb : j + (long long)l * ldb;
-					s += load(A, at, b * sa + ia) * load(B, bt, b * sb + ib);
-				}
+				for (int l = 0; l < k; l++)
+					s += ai[l] * bj[l];
 				long long ic = b * sc + i + (long long)j * ldc;
 				// beta == 0: C is not read (it may hold NaN), as cuBLAS
 				store(C, ct, ic, al * s + (be != 0 ? be * load(C, ct, ic) : 0.0f));
 			}
+		}
+	}
 }
 
 cublasStatus_t cublasGemmStridedBatchedEx(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
