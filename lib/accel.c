@@ -162,7 +162,7 @@ static presto_status gpu_error(const presto_accel *a, int rc, const char *what)
 {
 	if (a->be->is_oom(rc))
 		return presto_error_set(PRESTO_ENOMEM, "out of GPU memory %s", what);
-	return presto_error_set(PRESTO_EIO, "GPU error on cuda:%d %s: %s", a->index, what, a->be->error_string(rc));
+	return presto_error_set(PRESTO_EIO, "GPU error %s: %s", what, a->be->error_string(rc));
 }
 
 static presto_status accel_decode(void *ctx, float *audio, const float *z, int Lz)

@@ -14,23 +14,21 @@ count() { # count NAME STATUS
 	if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok - $1"; else failed=$((failed + 1)); echo "not ok - $1"; fi
 }
 
+run_binaries() { # run_binaries LABEL PATTERN: every test binary, its output's tail when it fails
+	for t in $2; do
+		[ -x "$t" ] || continue
+		out=$("$t" 2>&1)
+		rc=$?
+		[ $rc = 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
+		count "$1 $(basename "$t")" $rc
+	done
+}
+
 echo "== unit tests"
-for t in "$BUILD"/tests/test_*; do
-	[ -x "$t" ] || continue
-	out=$("$t" 2>&1)
-	rc=$?
-	[ $rc = 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
-	count "unit $(basename "$t")" $rc
-done
+run_binaries unit "$BUILD/tests/test_*"
 
 echo "== CUDA kernels on the CPU emulator (kernels/emu)"
-for t in "$BUILD"/tests/emu/test_*; do
-	[ -x "$t" ] || continue
-	out=$("$t" 2>&1)
-	rc=$?
-	[ $rc = 0 ] || printf '%s\n' "$out" | tail -n 20 | sed 's/^/# /'
-	count "emulated $(basename "$t")" $rc
-done
+run_binaries emulated "$BUILD/tests/emu/test_*"
 
 echo "== conformance on the CUDA emulator's GPU (a stand-in driver, the emulated backend)"
 if [ -d "$FIXTURES" ] && [ -f "$BUILD"/tests/emu/libpresto-cuda.so ]; then

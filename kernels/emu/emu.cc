@@ -306,6 +306,16 @@ void run_grid(dim3 grid, dim3 block, size_t smem, const void *fn, const std::fun
 {
 	std::lock_guard<std::mutex> g(launch_lock);
 	n_launches++;
+	// $PRESTO_EMU_FAIL_LAUNCH=N: launch N fails (tests of the GPU-error paths)
+	static long long fail_at = -2;
+	if (fail_at == -2) {
+		const char *e = getenv("PRESTO_EMU_FAIL_LAUNCH");
+		fail_at = e && *e ? atoll(e) : -1;
+	}
+	if ((long long)n_launches == fail_at) {
+		last_err = cudaErrorLaunchFailure;
+		return;
+	}
 	if (in_graph)
 		n_graph_kernels++;
 	size_t n = (size_t)block.x * block.y * block.z;
@@ -598,6 +608,7 @@ const char *cudaGetErrorName(cudaError_t e)
 	case cudaErrorInvalidConfiguration: return "cudaErrorInvalidConfiguration";
 	case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
 	case cudaErrorNoDevice: return "cudaErrorNoDevice";
+	case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
 	default: return "cudaErrorUnknown";
 	}
 }
@@ -609,6 +620,7 @@ const char *cudaGetErrorString(cudaError_t e)
 	case cudaErrorInvalidConfiguration: return "invalid configuration argument";
 	case cudaErrorInvalidDevice: return "invalid device ordinal";
 	case cudaErrorNoDevice: return "no CUDA-capable device is detected";
+	case cudaErrorLaunchFailure: return "unspecified launch failure";
 	default: return "unknown error";
 	}
 }

@@ -124,7 +124,7 @@ if [ -f "$emu" ]; then
 	grep -q "^$((8 * (18 + 18 + 35 + 18))) floats" cmp.txt || fail "unexpected sizes: $(cat cmp.txt)"
 	rm -f s1.st s2.st s3.st mixed.st m_cpu.raw m_gpu.raw
 
-	tcase "GPU path on the emulator: a device the backend cannot open, out of GPU memory: exit 2"
+	tcase "GPU path on the emulator: a device the backend cannot open, out of GPU memory, a failed launch: exit 2"
 	expect_exit 2 $gpu "$BIN/presto-sample" $S --device cuda:1 cond.st
 	expect_err "cannot use --device cuda:1: CUDA device 1: invalid device ordinal"
 	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-sample" $S --device cuda cond.st
@@ -132,6 +132,10 @@ if [ -f "$emu" ]; then
 	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-sample" $S cond.st
 	expect_err "out of GPU memory"
 	# room for the tiny model's bf16 weights, not for its activations
+	expect_exit 2 $gpu PRESTO_EMU_FAIL_LAUNCH=20 "$BIN/presto-sample" $S --device cuda cond.st
+	expect_err "presto-sample: record 0: GPU error on cuda:0 running the DiT on 1 x 18 frames: unspecified launch failure"
+	expect_exit 2 $gpu PRESTO_EMU_FAIL_LAUNCH=3 "$BIN/presto-decode" --device cuda --stream cpu.st
+	expect_err "presto-decode: record 0: GPU error on cuda:0 decoding 18 latent frames: unspecified launch failure"
 	expect_exit 2 $gpu PRESTO_EMU_MEMORY=600000 "$BIN/presto-sample" $S cond.st
 	expect_err "presto-sample: record 0: out of GPU memory on cuda:0 running the DiT"
 
