@@ -141,9 +141,13 @@ $(BUILD)/tests/libfakecuda.so: tests/fakecuda/libfakecuda.c
 	$(CC) $(ALL_CFLAGS) -shared -fPIC $< -o $@
 
 # ---- CUDA (kernels/, tests/gpu/) ----
-$(BUILD)/obj/kernels/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h lib/cuda_backend.h lib/dit_internal.h lib/dit.h lib/oobleck_internal.h lib/t5_internal.h Makefile
+KERNEL_DEPS := kernels/kernels.h kernels/launch.h lib/cuda_backend.h lib/dit_internal.h lib/dit.h \
+	       lib/oobleck_internal.h lib/t5_internal.h lib/sampler.h lib/sampler_step.h lib/rng_core.h lib/hostdev.h
+$(BUILD)/obj/kernels/%.o: kernels/%.cu $(KERNEL_DEPS) Makefile
 	@mkdir -p $(dir $@)
-	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) -Xcompiler -fPIC -Ikernels -Ilib -Iformats $(PKG_CFLAGS) -c $< -o $@
+	$(NVCC) -O3 -std=c++17 $(NVCC_ARCH) $(NVCC_EXTRA) -Xcompiler -fPIC -Ikernels -Ilib -Iformats $(PKG_CFLAGS) -c $< -o $@
+# the sampler's steps round as the C reference does: no contracted multiply-adds
+$(BUILD)/obj/kernels/sampler.o: NVCC_EXTRA := -fmad=false
 
 # cudart static, cuBLAS from the toolkit
 $(CUDA_LIB): $(CU_OBJ)
@@ -165,7 +169,7 @@ EMU_TESTS := $(BUILD)/tests/emu/test_kernels $(BUILD)/tests/emu/test_dit $(BUILD
 	     $(BUILD)/tests/emu/test_t5 $(BUILD)/tests/emu/test_emu \
 	     $(BUILD)/tests/emu/libpresto-cuda.so
 
-$(BUILD)/obj/emu/%.o: kernels/%.cu kernels/kernels.h kernels/launch.h $(wildcard kernels/emu/*.h) Makefile
+$(BUILD)/obj/emu/%.o: kernels/%.cu $(KERNEL_DEPS) $(wildcard kernels/emu/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CXX) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CXXFLAGS) -fPIC -x c++ -c $< -o $@
 

@@ -218,6 +218,7 @@ int main(int argc, char **argv)
 		step_clock sc = {tstep + 1, g.steps};
 		g.step = on_step;
 		g.step_ctx = &sc;
+		g.step_need = PRESTO_STEP_DONE; /* the time a step ends on the device: no latent copied */
 		for (int i = 0; i < g.steps; i++)
 			tstep[i + 1] = NAN;
 		double bpm = presto_bpm_from_prompt(prompt);

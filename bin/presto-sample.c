@@ -435,8 +435,10 @@ int main(int argc, char **argv)
 		}
 		if (!st) {
 			g.seed = (uint64_t)seed + index;
-			g.step = on_step;
+			/* the latents only for --emit-steps; progress waits for each step */
+			g.step = emit || sc.progress ? on_step : NULL;
 			g.step_ctx = &sc;
+			g.step_need = emit ? PRESTO_STEP_LATENTS : PRESTO_STEP_DONE;
 			st = presto_generate(dit, &mc, &g, cross, neg, (int)cs[0], global, T, latent);
 			if (st)
 				presto_error_wrap(st, "record %llu: ", (unsigned long long)rec.id);

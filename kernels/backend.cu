@@ -1,7 +1,9 @@
 // backend.cu - the table of lib/cuda_backend.h: what libpresto-cuda.so
-// offers the tools. Host buffers in, host buffers out; classifier-free
-// guidance as lib/dit.c does it (one forward on the doubled batch, then
-// uncond + (cond - uncond) * scale in fp32 on the host).
+// offers the tools. The models' forwards on host buffers, and the DiT's
+// sampling loop on device vectors (dit_begin, dit_forward_dev and the vector
+// operations). Classifier-free guidance as lib/dit.c does it: one forward on
+// the doubled batch, then uncond + (cond - uncond) * scale in fp32 (on the
+// host for host buffers, by the same float arithmetic on the device).
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@
 #include "kernels.h"
 #include "launch.h"
 #include "oobleck_internal.h"
+#include "sampler_step.h"
 #include "t5_internal.h"
 
 namespace {
@@ -38,6 +41,17 @@ struct graph_entry {
 };
 constexpr int kGraphs = 16;
 
+// The runner's input and output buffers for a forward of B items of T
+// frames with S context tokens: [x; x] [out; out] [t; t] [cross; neg]
+// [global; global] (one half without guidance). Their layout is fixed per
+// shape: a graph reads them where they were.
+struct io {
+	bool cfg = false;
+	int B = 0, B2 = 0, T = 0, S = 0;
+	size_t k = 1, nx = 0, nc = 0, ng = 0;
+	float *x2 = nullptr, *o2 = nullptr, *t2 = nullptr, *c2 = nullptr, *g2 = nullptr;
+};
+
 struct runner {
 	presto_dit_config c;
 	presto_cuda_dit *g = nullptr;
@@ -49,6 +63,9 @@ struct runner {
 	size_t layout[5] = {0, 0, 0, 0, 0};
 	graph_entry ge[kGraphs];
 	int next_ge = 0;
+	io cur;               // dit_begin's shape and conditioning
+	float scale = 1;
+	bool begun = false;
 };
 
 void drop_graphs(runner *r)
@@ -196,23 +213,20 @@ void b_dit_free(void *p)
 	delete r;
 }
 
-int b_forward_cfg(void *p, float *out, const float *x, const float *t, const float *cross, const float *neg, int S,
-		  const float *global, int B, int T, float scale, float *cond_out, float *uncond_out,
-		  const unsigned char *block_mask)
+int prepare(runner *r, const float *cross, int S, const float *global, int B, int T, float scale, io *b)
 {
-	runner *r = (runner *)p;
 	const presto_dit_config *c = &r->c;
 	if (B <= 0 || T <= 0 || S < 0 || B > (1 << 20))
 		return (int)cudaErrorInvalidValue;
 	if (!cross || !c->cond_embed_dim)
 		S = 0;
-	bool cfg = scale != 1.0f && S > 0;
-	int B2 = cfg ? 2 * B : B, C = c->io_channels, Cc = c->cond_token_dim, G = c->global_cond_dim;
-	size_t nx = (size_t)B * C * T, nc = (size_t)B * S * Cc, ng = global && G ? (size_t)B * G : 0;
-	size_t k = cfg ? 2 : 1, need = k * (2 * nx + B + nc + ng);
-	// the buffers' layout is fixed per (k, nx, B, nc, ng): a graph reads
-	// them where they were
-	size_t layout[5] = {k, nx, (size_t)B, nc, ng};
+	b->cfg = scale != 1.0f && S > 0;
+	b->B = B, b->T = T, b->S = S, b->B2 = b->cfg ? 2 * B : B;
+	b->k = b->cfg ? 2 : 1;
+	b->nx = (size_t)B * c->io_channels * T, b->nc = (size_t)B * S * c->cond_token_dim;
+	b->ng = global && c->global_cond_dim ? (size_t)B * c->global_cond_dim : 0;
+	size_t k = b->k, need = k * (2 * b->nx + B + b->nc + b->ng);
+	size_t layout[5] = {k, b->nx, (size_t)B, b->nc, b->ng};
 	if (need > r->cap || memcmp(layout, r->layout, sizeof layout)) {
 		cudaStreamSynchronize(r->stream);
 		drop_graphs(r);
@@ -230,36 +244,64 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 		r->cap = need;
 		note_memory();
 	}
-	float *x2 = (float *)r->buf, *o2 = x2 + k * nx, *t2 = o2 + k * nx, *c2 = t2 + k * B, *g2 = c2 + k * nc;
+	b->x2 = (float *)r->buf, b->o2 = b->x2 + k * b->nx, b->t2 = b->o2 + k * b->nx, b->c2 = b->t2 + k * B;
+	b->g2 = b->c2 + k * b->nc;
+	return 0;
+}
+
+// the conditioning halves from host arrays (neg NULL: zeros)
+int put_cond(runner *r, const io &b, const float *cross, const float *neg, const float *global)
+{
 	cudaStream_t st = r->stream;
 	cudaError_t e = cudaSuccess;
-	// copies on the runner's stream: ordered with the forward
-	for (size_t h = 0; h < k && e == cudaSuccess; h++) {
-		e = cudaMemcpyAsync(x2 + h * nx, x, sizeof(float) * nx, cudaMemcpyHostToDevice, st);
-		if (e == cudaSuccess)
-			e = cudaMemcpyAsync(t2 + h * B, t, sizeof(float) * B, cudaMemcpyHostToDevice, st);
-		if (e == cudaSuccess && ng)
-			e = cudaMemcpyAsync(g2 + h * ng, global, sizeof(float) * ng, cudaMemcpyHostToDevice, st);
-		if (e == cudaSuccess && nc) {
+	for (size_t h = 0; h < b.k && e == cudaSuccess; h++) {
+		if (b.ng)
+			e = cudaMemcpyAsync(b.g2 + h * b.ng, global, sizeof(float) * b.ng, cudaMemcpyHostToDevice, st);
+		if (e == cudaSuccess && b.nc) {
 			const float *src = h ? neg : cross;
-			e = src ? cudaMemcpyAsync(c2 + h * nc, src, sizeof(float) * nc, cudaMemcpyHostToDevice, st)
-				: cudaMemsetAsync(c2 + h * nc, 0, sizeof(float) * nc, st);
+			e = src ? cudaMemcpyAsync(b.c2 + h * b.nc, src, sizeof(float) * b.nc, cudaMemcpyHostToDevice, st)
+				: cudaMemsetAsync(b.c2 + h * b.nc, 0, sizeof(float) * b.nc, st);
 		}
+	}
+	return (int)e;
+}
+
+int run_forward(runner *r, const io &b, const unsigned char *mask)
+{
+	int rc = forward(r, b.o2, b.x2, b.t2, b.S ? b.c2 : nullptr, b.ng ? b.g2 : nullptr, b.S, b.B2, b.T, mask);
+	note_memory();
+	return rc;
+}
+
+int b_forward_cfg(void *p, float *out, const float *x, const float *t, const float *cross, const float *neg, int S,
+		  const float *global, int B, int T, float scale, float *cond_out, float *uncond_out,
+		  const unsigned char *block_mask)
+{
+	runner *r = (runner *)p;
+	r->begun = false;  // the conditioning buffers are overwritten
+	io b;
+	PRESTO_K_TRY(prepare(r, cross, S, global, B, T, scale, &b));
+	cudaStream_t st = r->stream;
+	size_t nx = b.nx;
+	// copies on the runner's stream: ordered with the forward
+	cudaError_t e = cudaSuccess;
+	for (size_t h = 0; h < b.k && e == cudaSuccess; h++) {
+		e = cudaMemcpyAsync(b.x2 + h * nx, x, sizeof(float) * nx, cudaMemcpyHostToDevice, st);
+		if (e == cudaSuccess)
+			e = cudaMemcpyAsync(b.t2 + h * B, t, sizeof(float) * B, cudaMemcpyHostToDevice, st);
 	}
 	if (e != cudaSuccess)
 		return (int)e;
-	int rc = forward(r, o2, x2, t2, S ? c2 : nullptr, ng ? g2 : nullptr, S, B2, T, block_mask);
-	note_memory();
-	if (rc)
-		return rc;
-	r->host.resize(k * nx);
-	e = cudaMemcpyAsync(r->host.data(), o2, sizeof(float) * k * nx, cudaMemcpyDeviceToHost, st);
+	PRESTO_K_TRY(put_cond(r, b, cross, neg, global));
+	PRESTO_K_TRY(run_forward(r, b, block_mask));
+	r->host.resize(b.k * nx);
+	e = cudaMemcpyAsync(r->host.data(), b.o2, sizeof(float) * b.k * nx, cudaMemcpyDeviceToHost, st);
 	if (e == cudaSuccess)
 		e = cudaStreamSynchronize(st);
 	if (e != cudaSuccess)
 		return (int)e;
 	const float *co = r->host.data(), *uo = co + nx;
-	if (cfg) {
+	if (b.cfg) {
 		for (size_t i = 0; i < nx; i++)
 			out[i] = uo[i] + (co[i] - uo[i]) * scale;
 		if (uncond_out)
@@ -270,6 +312,96 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 	if (cond_out)
 		memcpy(cond_out, co, sizeof(float) * nx);
 	return 0;
+}
+
+// ---- the sampling loop on the device (lib/generate.h) ----
+
+int b_alloc(void *p, size_t n, float **out)
+{
+	*out = nullptr;
+	cudaError_t e = cudaMalloc((void **)out, sizeof(float) * (n ? n : 1));
+	if (e != cudaSuccess) {
+		cudaGetLastError();
+		*out = nullptr;
+	}
+	note_memory();
+	return (int)e;
+}
+
+void b_release(void *p, float *v)
+{
+	runner *r = (runner *)p;
+	cudaStreamSynchronize(r->stream);
+	cudaFree(v);
+}
+
+int b_step(void *p, const void *step) { return presto_cuda_step(step, ((runner *)p)->stream); }
+
+int b_get(void *p, float *host, const float *dev, size_t n)
+{
+	runner *r = (runner *)p;
+	cudaError_t e = cudaMemcpyAsync(host, dev, sizeof(float) * n, cudaMemcpyDeviceToHost, r->stream);
+	if (e == cudaSuccess)
+		e = cudaStreamSynchronize(r->stream);
+	return (int)e;
+}
+
+int b_put(void *p, float *dev, const float *host, size_t n)
+{
+	runner *r = (runner *)p;
+	return (int)cudaMemcpyAsync(dev, host, sizeof(float) * n, cudaMemcpyHostToDevice, r->stream);
+}
+
+int b_wait(void *p) { return (int)cudaStreamSynchronize(((runner *)p)->stream); }
+
+int b_randn(void *p, float *dev, size_t n, uint64_t seed, uint64_t stream, uint64_t offset)
+{
+	return presto_cuda_randn(dev, n, seed, stream, offset, ((runner *)p)->stream);
+}
+
+int b_begin(void *p, const float *cross, const float *neg, int S, const float *global, int B, int T, float scale)
+{
+	runner *r = (runner *)p;
+	r->begun = false;
+	io b;
+	PRESTO_K_TRY(prepare(r, cross, S, global, B, T, scale, &b));
+	PRESTO_K_TRY(put_cond(r, b, cross, neg, global));
+	r->cur = b;
+	r->scale = scale;
+	r->begun = true;
+	return 0;
+}
+
+int b_forward_dev(void *p, float *out, const float *x, const float *t, const unsigned char *block_mask)
+{
+	runner *r = (runner *)p;
+	if (!r->begun)
+		return (int)cudaErrorInvalidValue;
+	const io &b = r->cur;
+	cudaStream_t st = r->stream;
+	for (size_t h = 0; h < b.k; h++)
+		PRESTO_K_TRY((int)cudaMemcpyAsync(b.x2 + h * b.nx, x, sizeof(float) * b.nx, cudaMemcpyDeviceToDevice, st));
+	// the noise levels by kernel arguments: nothing waits on the host
+	for (int i = 0; i < b.B;) {
+		int n = 1;
+		while (i + n < b.B && t[i + n] == t[i])
+			n++;
+		for (size_t h = 0; h < b.k; h++) {
+			presto_step s = {};
+			s.op = PRESTO_STEP_FILL, s.n = (size_t)n, s.out = b.t2 + h * b.B + i, s.k[0] = t[i];
+			PRESTO_K_TRY(presto_cuda_step(&s, st));
+		}
+		i += n;
+	}
+	PRESTO_K_TRY(run_forward(r, b, block_mask));
+	presto_step s = {};
+	s.n = b.nx, s.out = out, s.a = b.o2;
+	if (b.cfg) {  // out = uncond + (cond - uncond) * scale, as on the host
+		s.op = PRESTO_STEP_CFG, s.b = b.o2 + b.nx, s.k[0] = r->scale;
+	} else {
+		s.op = PRESTO_STEP_AXPBY, s.k[0] = 1;
+	}
+	return presto_cuda_step(&s, st);
 }
 
 struct vae_runner {
@@ -446,7 +578,8 @@ void b_memory(size_t *used, size_t *peak, size_t *total)
 const presto_cuda_backend table = {
 	PRESTO_CUDA_BACKEND_ABI, sizeof(presto_dit), sizeof(presto_dit_config), b_init, b_has_bf16, b_error_string,
 	b_is_oom, b_dit_new, b_dit_free, b_forward_cfg, b_vae_new, b_vae_free, b_vae_decode, b_vae_encode, sizeof(presto_vae),
-	b_t5_new, b_t5_free, b_t5_forward, sizeof(presto_t5), b_memory,
+	b_t5_new, b_t5_free, b_t5_forward, sizeof(presto_t5), b_alloc, b_release, b_step, b_get, b_put, b_wait, b_randn,
+	b_begin, b_forward_dev, b_memory,
 };
 
 }  // namespace

@@ -29,6 +29,17 @@ int presto_cuda_silu_forward(float *y, const float *x, size_t n, void *stream);
 int presto_cuda_add_inplace(float *y, const float *x, size_t n, void *stream);
 int presto_cuda_fourier_features_forward(float *y, const float *t, const float *w, int N, int F, void *stream);
 
+/* ---- the sampling loop's element-wise work (kernels/sampler.cu) ---- */
+
+/* presto_step_apply (lib/sampler.h) on device vectors: the same element
+ * function (lib/sampler_step.h), built without contracted multiply-adds, so
+ * the floats are the C reference's. */
+int presto_cuda_step(const void *step, void *stream); /* step: a const presto_step * */
+/* presto_randn (lib/rng.h) into device memory: the same Philox words; the
+ * Box-Muller logs, sines and cosines are CUDA's doubles (within an ulp of
+ * glibc's), so rarely a float differs in its last bit. */
+int presto_cuda_randn(float *out, size_t n, uint64_t seed, uint64_t stream_id, uint64_t offset, void *stream);
+
 /* ---- GEMMs (kernels/linear.cu, cuBLAS) ---- */
 
 /* storage types of the typed entry points */

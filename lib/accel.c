@@ -14,6 +14,7 @@
 #include "device.h"
 #include "dit_internal.h"
 #include "error.h"
+#include "generate.h"
 #include "oobleck_internal.h"
 #include "t5_internal.h"
 
@@ -26,6 +27,8 @@ struct presto_accel {
 	int bk_L;
 	void *g;
 	int index;
+	int dev_B, dev_T;       /* DiT: the shape of the last dit_begin */
+	presto_dit_device dev;  /* DiT: the sampling loop on the device */
 };
 
 presto_status presto_device_parse(const char *s, presto_device_req *r)
@@ -213,6 +216,92 @@ static presto_status accel_forward(void *ctx, float *out, const float *x, const 
 	return rc ? gpu_error(a, rc, what) : PRESTO_OK;
 }
 
+/* ---- the sampling loop on the device (presto_dit_device) ---- */
+
+static presto_status dit_error(const presto_accel *a, int rc, const char *doing)
+{
+	char what[128];
+	snprintf(what, sizeof what, "on cuda:%d %s", a->index, doing);
+	return gpu_error(a, rc, what);
+}
+
+static float *dev_alloc(void *ctx, size_t n)
+{
+	presto_accel *a = ctx;
+	float *p = NULL;
+	int rc = a->be->dit_alloc(a->g, n, &p);
+	if (rc) {
+		char doing[96];
+		snprintf(doing, sizeof doing, "allocating %zu sampler floats", n);
+		dit_error(a, rc, doing);
+		return NULL;
+	}
+	return p;
+}
+
+static void dev_free(void *ctx, float *p)
+{
+	presto_accel *a = ctx;
+	a->be->dit_release(a->g, p);
+}
+
+static presto_status dev_step(void *ctx, const presto_step *s)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->dit_step(a->g, s);
+	return rc ? dit_error(a, rc, "in a sampler step") : PRESTO_OK;
+}
+
+static presto_status dev_get(void *ctx, float *host, const float *v, size_t n)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->dit_get(a->g, host, v, n);
+	return rc ? dit_error(a, rc, "sampling") : PRESTO_OK;
+}
+
+static presto_status dev_put(void *ctx, float *v, const float *host, size_t n)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->dit_put(a->g, v, host, n);
+	return rc ? dit_error(a, rc, "uploading a latent") : PRESTO_OK;
+}
+
+static presto_status dev_wait(void *ctx)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->dit_wait(a->g);
+	return rc ? dit_error(a, rc, "sampling") : PRESTO_OK;
+}
+
+static presto_status dev_randn(void *ctx, float *v, size_t n, uint64_t seed, uint64_t stream, uint64_t offset)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->dit_randn(a->g, v, n, seed, stream, offset);
+	return rc ? dit_error(a, rc, "drawing noise") : PRESTO_OK;
+}
+
+static presto_status dev_begin(void *ctx, const float *cross, const float *neg, int S, const float *global, int B,
+			       int T, float scale)
+{
+	presto_accel *a = ctx;
+	a->dev_B = B;
+	a->dev_T = T;
+	int rc = a->be->dit_begin(a->g, cross, neg, S, global, B, T, scale);
+	char doing[96]; /* (its buffers are the DiT's inputs and outputs) */
+	snprintf(doing, sizeof doing, "running the DiT on %d x %d frames", B, T);
+	return rc ? dit_error(a, rc, doing) : PRESTO_OK;
+}
+
+static presto_status dev_forward(void *ctx, float *out, const float *x, const float *t,
+				 const unsigned char *block_mask)
+{
+	presto_accel *a = ctx;
+	int rc = a->be->dit_forward_dev(a->g, out, x, t, block_mask);
+	char doing[96];
+	snprintf(doing, sizeof doing, "running the DiT on %d x %d frames", a->dev_B, a->dev_T);
+	return rc ? dit_error(a, rc, doing) : PRESTO_OK;
+}
+
 enum { DIT, VAE, T5 };
 
 /* Put one model (kind DIT, VAE or T5) on the requested device. */
@@ -244,8 +333,19 @@ static presto_status attach(int kind, void *m, const presto_device_req *r, prest
 		free(a);
 		return st;
 	}
-	if (kind == DIT)
+	if (kind == DIT) {
 		presto_dit_set_accel(a->m, accel_forward, a);
+		a->dev = (presto_dit_device){
+			.vecs = {.ctx = a, .alloc = dev_alloc, .free = dev_free, .step = dev_step, .get = dev_get,
+				 .put = dev_put, .wait = dev_wait, .randn = dev_randn},
+			.begin = dev_begin,
+			.forward = dev_forward,
+			.ctx = a,
+		};
+		const char *env = getenv("PRESTO_DEVICE_LOOP"); /* 0: the loop on the host, forwards on the GPU */
+		if (!(env && !strcmp(env, "0")))
+			presto_dit_set_device(a->m, &a->dev);
+	}
 	else if (kind == VAE) {
 		presto_vae_set_accel(a->vae, accel_decode, a);
 		if (a->vae->c.has_encoder)
@@ -282,6 +382,7 @@ void presto_accel_free(presto_accel *a)
 		return;
 	if (a->m) {
 		presto_dit_set_accel(a->m, NULL, NULL);
+		presto_dit_set_device(a->m, NULL);
 		a->be->dit_free(a->g);
 	} else if (a->t5) {
 		presto_t5_set_accel(a->t5, NULL, NULL);

@@ -9,8 +9,9 @@
 #define PRESTO_CUDA_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-#define PRESTO_CUDA_BACKEND_ABI 1
+#define PRESTO_CUDA_BACKEND_ABI 2
 
 struct presto_dit;
 struct presto_vae;
@@ -49,6 +50,21 @@ typedef struct presto_cuda_backend {
 	void (*t5_free)(void *g);
 	int (*t5_forward)(void *g, float *out, const int *ids, const float *mask, const int *buckets, int B, int L);
 	size_t t5_size;              /* sizeof(struct presto_t5) */
+	/* The sampling loop on the device (lib/generate.h presto_dit_device):
+	 * float vectors in device memory, every operation ordered on the DiT's
+	 * stream, the host waiting only in dit_get. */
+	int (*dit_alloc)(void *g, size_t n, float **out);
+	void (*dit_release)(void *g, float *p);
+	int (*dit_step)(void *g, const void *step); /* a const presto_step * (lib/sampler_step.h) */
+	int (*dit_get)(void *g, float *host, const float *dev, size_t n);
+	int (*dit_put)(void *g, float *dev, const float *host, size_t n);
+	int (*dit_wait)(void *g);
+	int (*dit_randn)(void *g, float *dev, size_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+	/* upload the conditioning of the forwards that follow (host arrays as
+	 * for dit_forward_cfg), then forwards on device x and out */
+	int (*dit_begin)(void *g, const float *cross, const float *neg, int S, const float *global, int B, int T,
+			 float scale);
+	int (*dit_forward_dev)(void *g, float *out, const float *x, const float *t, const unsigned char *block_mask);
 	/* bytes of device memory in use by this process's allocations, and the
 	 * peak since the device was initialised */
 	void (*memory)(size_t *used, size_t *peak, size_t *total);

@@ -41,6 +41,7 @@ struct presto_dit {
 	dit_block *blocks;
 	presto_dit_accel_fn accel;            /* presto_dit_set_accel() */
 	void *accel_ctx;
+	const struct presto_dit_device *device; /* presto_dit_set_device() (lib/generate.h) */
 };
 
 /* y = x W^T + b over B items of `rows` token rows each, one GEMM per item. */

@@ -5,17 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dit_internal.h"
 #include "rng.h"
 
 enum { STREAM_INIT = 0, STREAM_STEP = 1 }; /* rng streams: initial noise, then one per step */
 
 typedef struct {
 	presto_dit *dit;
+	const presto_dit_device *dev; /* the loop on the device, or NULL */
 	const presto_model_config *c;
 	const presto_gen_opts *o;
 	const float *cross, *neg, *global;
 	int S, T;
-	float *tmp;
 } gen_ctx;
 
 static presto_status net(void *ctx, float *out, const float *x_in, double t_net, int eval_index)
@@ -25,19 +26,29 @@ static presto_status net(void *ctx, float *out, const float *x_in, double t_net,
 	presto_dit_opts dopts = {0};
 	if (g->o->budget)
 		dopts.block_mask = presto_budget_mask(g->o->budget, presto_precond_sigma(&g->c->precond, t_net));
+	if (g->dev)
+		return g->dev->forward(g->dev->ctx, out, x_in, &t, dopts.block_mask);
 	return presto_dit_forward_cfg(g->dit, out, x_in, &t, g->cross, g->neg, g->S, g->global, 1, g->T,
 				      (float)g->o->cfg_scale, NULL, NULL, &dopts);
 }
 
 typedef struct {
 	uint64_t seed;
+	const presto_vecs *vecs;
 } noise_ctx;
 
 static presto_status noise(void *ctx, float *out, size_t n, int call, double sigma, double sigma_next)
 {
 	noise_ctx *nc = ctx;
+	if (nc->vecs)
+		return nc->vecs->randn(nc->vecs->ctx, out, n, nc->seed, STREAM_STEP + (uint64_t)call, 0);
 	presto_randn(out, n, nc->seed, STREAM_STEP + (uint64_t)call, 0);
 	return PRESTO_OK;
+}
+
+void presto_dit_set_device(presto_dit *m, const presto_dit_device *d)
+{
+	m->device = d;
 }
 
 int presto_latent_frames(const presto_model_config *c, double seconds)
@@ -86,43 +97,82 @@ presto_status presto_gen_schedule(const presto_model_config *c, const presto_gen
 	return PRESTO_OK;
 }
 
+/* x = the sampler's start: unit noise (x on entry) scaled to sigmas[0], plus
+ * the variation's clean latent init (NULL: none), in the sampler's space */
+static presto_status start(const presto_vecs *v, const presto_model_config *c, const presto_gen_opts *o,
+			   const double *sigmas, float *x, const float *init, size_t n)
+{
+	presto_step s = {.op = PRESTO_STEP_AXPBY, .n = n, .out = x};
+	double a = 1, b = sigmas[0];
+	if (presto_sampler_input_space(o->sampler)) /* y = a x0 + b eps: finite even at sigma = inf */
+		presto_precond_input(&c->precond, sigmas[0], &a, &b, NULL);
+	else if (isinf(sigmas[0]))
+		return presto_error_set(PRESTO_EINVAL, "sampler %s needs a finite sigma_max", presto_sampler_name(o->sampler));
+	if (init) {
+		s.a = init, s.k[0] = a;
+		s.b = x, s.k[1] = b;
+	} else {
+		s.a = x, s.k[0] = b;
+	}
+	return presto_vecs_step(v, &s);
+}
+
 presto_status presto_generate(presto_dit *dit, const presto_model_config *c, const presto_gen_opts *o,
 			      const float *cross, const float *neg, int S, const float *global, int T, float *latent)
 {
 	int C = c->dit.io_channels, steps;
 	size_t n = (size_t)C * (size_t)T;
+	const presto_dit_device *dev = dit->device;
+	const presto_vecs *v = dev ? &dev->vecs : NULL;
 	double *sigmas = presto_malloc(sizeof(double) * (size_t)(o->steps + 1));
-	float *scratch = presto_falloc(2 * n);
+	float *x = v ? NULL : latent, *scratch = NULL, *init = NULL;
 	presto_status rc = PRESTO_ENOMEM;
-	if (!sigmas || !scratch)
+	if (!sigmas)
 		goto out;
 	rc = presto_gen_schedule(c, o, sigmas, &steps);
 	if (rc)
 		goto out;
-	gen_ctx g = {.dit = dit, .c = c, .o = o, .cross = cross, .neg = neg, .global = global, .S = S, .T = T};
-	noise_ctx nc = {.seed = o->seed};
-	presto_denoiser d = {.pre = c->precond, .net = net, .net_ctx = &g, .n = n, .scratch = scratch};
-	presto_sampler_opts so = {.kind = o->sampler, .eta = o->eta, .s_noise = o->s_noise, .noise = noise,
-				  .noise_ctx = &nc, .step = o->step, .step_ctx = o->step_ctx};
-	presto_randn(latent, n, o->seed, STREAM_INIT, 0);
-	if (presto_sampler_input_space(o->sampler)) {
-		/* network-input space y = a x0 + b eps: finite even at sigma = inf */
-		double a, b, k;
-		presto_precond_input(&c->precond, sigmas[0], &a, &b, &k);
-		for (size_t i = 0; i < n; i++)
-			latent[i] = (float)((o->init ? a * o->init[i] : 0.0) + b * latent[i]);
-	} else {
-		if (isinf(sigmas[0])) {
-			rc = presto_error_set(PRESTO_EINVAL, "sampler %s needs a finite sigma_max",
-					      presto_sampler_name(o->sampler));
+	rc = PRESTO_ENOMEM;
+	if (v) { /* the latent, the init and the scratch in device memory */
+		if (!(x = v->alloc(v->ctx, n)) || !(scratch = v->alloc(v->ctx, 2 * n)))
 			goto out;
-		}
-		for (size_t i = 0; i < n; i++)
-			latent[i] = (float)((o->init ? o->init[i] : 0.0) + sigmas[0] * latent[i]);
+		if (o->init && (!(init = v->alloc(v->ctx, n)) || (rc = v->put(v->ctx, init, o->init, n))))
+			goto out;
+		rc = v->randn(v->ctx, x, n, o->seed, STREAM_INIT, 0);
+		if (!rc)
+			rc = dev->begin(dev->ctx, cross, neg, S, global, 1, T, (float)o->cfg_scale);
+		if (rc)
+			goto out;
+	} else {
+		if (!(scratch = presto_falloc(2 * n)))
+			goto out;
+		init = (float *)o->init;
+		presto_randn(x, n, o->seed, STREAM_INIT, 0);
 	}
-	rc = presto_sample(&d, &so, latent, sigmas, steps);
+	rc = start(v, c, o, sigmas, x, init, n);
+	if (rc)
+		goto out;
+	gen_ctx g = {.dit = dit, .dev = dev, .c = c, .o = o, .cross = cross, .neg = neg, .global = global, .S = S,
+		     .T = T};
+	noise_ctx nc = {.seed = o->seed, .vecs = v};
+	presto_denoiser d = {.pre = c->precond, .net = net, .net_ctx = &g, .n = n, .scratch = scratch, .vecs = v};
+	presto_sampler_opts so = {.kind = o->sampler, .eta = o->eta, .s_noise = o->s_noise, .noise = noise,
+				  .noise_ctx = &nc, .step = o->step, .step_ctx = o->step_ctx,
+				  .step_need = o->step_need};
+	rc = presto_sample(&d, &so, x, sigmas, steps);
+	if (!rc && v)
+		rc = v->get(v->ctx, latent, x, n);
 out:
 	free(sigmas);
-	free(scratch);
+	if (v) {
+		if (x)
+			v->free(v->ctx, x);
+		if (scratch)
+			v->free(v->ctx, scratch);
+		if (init)
+			v->free(v->ctx, init);
+	} else {
+		free(scratch);
+	}
 	return rc;
 }

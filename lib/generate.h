@@ -17,6 +17,7 @@ typedef struct {
 	double eta, s_noise;      /* dpmpp-3m-sde */
 	presto_step_fn step;      /* optional per-step callback */
 	void *step_ctx;
+	presto_step_need step_need; /* what it needs (sampler.h) */
 	const float *init;        /* variation: start from this clean latent [C, T] ... */
 	double init_sigma;        /* ... noised to this sigma (the schedule is cut there) */
 } presto_gen_opts;
@@ -32,6 +33,27 @@ presto_status presto_gen_schedule(const presto_model_config *c, const presto_gen
  * not depend on anything else. */
 presto_status presto_generate(presto_dit *dit, const presto_model_config *c, const presto_gen_opts *o,
 			      const float *cross, const float *neg, int S, const float *global, int T, float *latent);
+
+/* The sampling loop on an accelerator (set by lib/accel.c): presto_generate
+ * then keeps the latent, the sampler's vectors and the noise in device
+ * memory (vecs), uploads a record's conditioning once (begin) and runs each
+ * network evaluation with its guidance there (forward), so that per step
+ * nothing crosses to the host but a few scalars. */
+typedef struct presto_dit_device {
+	presto_vecs vecs;
+	/* the conditioning of the next forwards (host arrays, as for
+	 * presto_dit_forward_cfg) for B items of T frames at guidance scale */
+	presto_status (*begin)(void *ctx, const float *cross, const float *neg, int S, const float *global, int B,
+			       int T, float scale);
+	/* out = presto_dit_forward_cfg's out for device x [B, C, T] and host
+	 * t [B], with begin's conditioning; block_mask as presto_dit_opts' */
+	presto_status (*forward)(void *ctx, float *out, const float *x, const float *t,
+				 const unsigned char *block_mask);
+	void *ctx;
+} presto_dit_device;
+/* d NULL: the loop runs on the host (the DiT's forwards may still be
+ * accelerated one by one). The model keeps the pointer, not owning it. */
+void presto_dit_set_device(presto_dit *m, const presto_dit_device *d);
 
 /* Latent frames for a duration: ceil(seconds * sample_rate / ratio), or the
  * model's fixed sample_size / ratio when it has one. */

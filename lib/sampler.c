@@ -131,6 +131,28 @@ static presto_status check_tnet(double t_net, double sigma)
 	return PRESTO_OK;
 }
 
+void presto_step_apply(const presto_step *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		presto_step_elem(s, i);
+}
+
+presto_status presto_vecs_step(const presto_vecs *vecs, const presto_step *s)
+{
+	if (vecs)
+		return vecs->step(vecs->ctx, s);
+	presto_step_apply(s);
+	return PRESTO_OK;
+}
+
+/* out = k0 a + k1 b (b NULL: k0 a) over n elements */
+static presto_status axpby(const presto_vecs *v, size_t n, float *out, double k0, const float *a, double k1,
+			   const float *b)
+{
+	presto_step s = {.op = PRESTO_STEP_AXPBY, .n = n, .out = out, .a = a, .b = b, .k = {k0, k1}};
+	return presto_vecs_step(v, &s);
+}
+
 presto_status presto_denoise(presto_denoiser *d, float *denoised, const float *x, double sigma, int eval_index)
 {
 	if (!(sigma > 0) || isinf(sigma))
@@ -139,12 +161,9 @@ presto_status presto_denoise(presto_denoiser *d, float *denoised, const float *x
 	presto_precond_coeffs(&d->pre, sigma, &c_skip, &c_out, &c_in, &t_net);
 	PRESTO_TRY(check_tnet(t_net, sigma));
 	float *xin = d->scratch, *f = d->scratch + d->n;
-	for (size_t i = 0; i < d->n; i++)
-		xin[i] = (float)(c_in * x[i]);
+	PRESTO_TRY(axpby(d->vecs, d->n, xin, c_in, x, 0, NULL));
 	PRESTO_TRY(d->net(d->net_ctx, f, xin, t_net, eval_index));
-	for (size_t i = 0; i < d->n; i++)
-		denoised[i] = (float)(c_skip * x[i] + c_out * f[i]);
-	return PRESTO_OK;
+	return axpby(d->vecs, d->n, denoised, c_skip, x, c_out, f);
 }
 
 presto_status presto_denoise_input(presto_denoiser *d, float *denoised, const float *y, double sigma, int eval_index)
@@ -157,9 +176,7 @@ presto_status presto_denoise_input(presto_denoiser *d, float *denoised, const fl
 	PRESTO_TRY(check_tnet(t_net, sigma));
 	float *f = d->scratch + d->n;
 	PRESTO_TRY(d->net(d->net_ctx, f, y, t_net, eval_index));
-	for (size_t i = 0; i < d->n; i++)
-		denoised[i] = (float)(k_skip * y[i] + c_out * f[i]);
-	return PRESTO_OK;
+	return axpby(d->vecs, d->n, denoised, k_skip, y, c_out, f);
 }
 
 /* ---- schedules ---- */
@@ -249,9 +266,11 @@ int presto_sampler_input_space(presto_sampler_kind kind)
 typedef struct {
 	presto_denoiser *d;
 	const presto_sampler_opts *o;
+	const presto_vecs *v;
 	size_t n;
 	int evals, draws;
 	float *buf[4];
+	float *host; /* 2n floats: host copies for the step callback (device vectors) */
 } run;
 
 static presto_status denoise(run *r, float *den, const float *x, double sigma)
@@ -259,10 +278,26 @@ static presto_status denoise(run *r, float *den, const float *x, double sigma)
 	return presto_denoise(r->d, den, x, sigma, r->evals++);
 }
 
-static void step_cb(run *r, int i, double sigma, const float *x, const float *den)
+static presto_status step_cb(run *r, int i, double sigma, const float *x, const float *den)
 {
-	if (r->o->step)
-		r->o->step(r->o->step_ctx, i, sigma, x, den);
+	if (!r->o->step)
+		return PRESTO_OK;
+	if (r->o->step_need != PRESTO_STEP_LATENTS) {
+		if (r->v && r->o->step_need == PRESTO_STEP_DONE)
+			PRESTO_TRY(r->v->wait(r->v->ctx));
+		r->o->step(r->o->step_ctx, i, sigma, NULL, NULL);
+		return PRESTO_OK;
+	}
+	if (r->v) {
+		if (!r->host && !(r->host = presto_falloc(2 * r->n)))
+			return PRESTO_ENOMEM;
+		PRESTO_TRY(r->v->get(r->v->ctx, r->host, x, r->n));
+		PRESTO_TRY(r->v->get(r->v->ctx, r->host + r->n, den, r->n));
+		x = r->host;
+		den = r->host + r->n;
+	}
+	r->o->step(r->o->step_ctx, i, sigma, x, den);
+	return PRESTO_OK;
 }
 
 static presto_status draw(run *r, float *out, double sigma, double sigma_next)
@@ -270,17 +305,20 @@ static presto_status draw(run *r, float *out, double sigma, double sigma_next)
 	return r->o->noise(r->o->noise_ctx, out, r->n, r->draws++, sigma, sigma_next);
 }
 
+static presto_status apply(run *r, presto_step s)
+{
+	s.n = r->n;
+	return presto_vecs_step(r->v, &s);
+}
+
 static presto_status euler(run *r, float *x, const double *s, int steps)
 {
 	float *den = r->buf[0];
 	for (int i = 0; i < steps; i++) {
 		PRESTO_TRY(denoise(r, den, x, s[i]));
-		step_cb(r, i, s[i], x, den);
-		double dt = s[i + 1] - s[i];
-		for (size_t k = 0; k < r->n; k++) {
-			float d = (float)(((double)x[k] - den[k]) / s[i]);
-			x[k] = (float)(x[k] + (double)d * dt);
-		}
+		PRESTO_TRY(step_cb(r, i, s[i], x, den));
+		PRESTO_TRY(apply(r, (presto_step){.op = PRESTO_STEP_EULER, .out = x, .a = x, .b = den,
+						  .k = {s[i], s[i + 1] - s[i]}}));
 	}
 	return PRESTO_OK;
 }
@@ -290,22 +328,18 @@ static presto_status heun(run *r, float *x, const double *s, int steps)
 	float *den = r->buf[0], *d = r->buf[1], *x2 = r->buf[2];
 	for (int i = 0; i < steps; i++) {
 		PRESTO_TRY(denoise(r, den, x, s[i]));
-		step_cb(r, i, s[i], x, den);
+		PRESTO_TRY(step_cb(r, i, s[i], x, den));
 		double dt = s[i + 1] - s[i];
-		for (size_t k = 0; k < r->n; k++)
-			d[k] = (float)(((double)x[k] - den[k]) / s[i]);
 		if (s[i + 1] == 0) {
-			for (size_t k = 0; k < r->n; k++)
-				x[k] = (float)(x[k] + (double)d[k] * dt);
+			PRESTO_TRY(apply(r, (presto_step){.op = PRESTO_STEP_EULER, .out = x, .a = x, .b = den,
+							  .k = {s[i], dt}}));
 			continue;
 		}
-		for (size_t k = 0; k < r->n; k++)
-			x2[k] = (float)(x[k] + (double)d[k] * dt);
+		PRESTO_TRY(apply(r, (presto_step){.op = PRESTO_STEP_EULER, .out = x2, .out2 = d, .a = x, .b = den,
+						  .k = {s[i], dt}}));
 		PRESTO_TRY(denoise(r, den, x2, s[i + 1]));
-		for (size_t k = 0; k < r->n; k++) {
-			double d2 = ((double)x2[k] - den[k]) / s[i + 1];
-			x[k] = (float)(x[k] + ((double)d[k] + d2) / 2 * dt);
-		}
+		PRESTO_TRY(apply(r, (presto_step){.op = PRESTO_STEP_HEUN, .out = x, .a = x, .b = x2, .c = d, .d = den,
+						  .k = {s[i + 1], dt}}));
 	}
 	return PRESTO_OK;
 }
@@ -315,7 +349,7 @@ static presto_status dpmpp_2m(run *r, float *x, const double *s, int steps)
 	float *den = r->buf[0], *old = r->buf[1];
 	for (int i = 0; i < steps; i++) {
 		PRESTO_TRY(denoise(r, den, x, s[i]));
-		step_cb(r, i, s[i], x, den);
+		PRESTO_TRY(step_cb(r, i, s[i], x, den));
 		double a, b, c_new = 1, c_old = 0;
 		if (s[i + 1] == 0) {
 			a = 0;
@@ -331,14 +365,8 @@ static presto_status dpmpp_2m(run *r, float *x, const double *s, int steps)
 				c_old = 1 / (2 * r_);
 			}
 		}
-		if (c_old != 0)
-			for (size_t k = 0; k < r->n; k++) {
-				double dd = c_new * den[k] - c_old * old[k];
-				x[k] = (float)(a * x[k] + b * dd);
-			}
-		else
-			for (size_t k = 0; k < r->n; k++)
-				x[k] = (float)(a * x[k] + b * den[k]);
+		PRESTO_TRY(apply(r, (presto_step){.op = PRESTO_STEP_DPM2M, .out = x, .a = x, .b = den,
+						  .c = c_old != 0 ? old : NULL, .k = {a, b, c_new, c_old}}));
 		float *tmp = old;
 		old = den;
 		den = tmp;
@@ -355,9 +383,9 @@ static presto_status dpmpp_3m_sde(run *r, float *x, const double *s, int steps)
 
 	for (int i = 0; i < steps; i++) {
 		PRESTO_TRY(denoise(r, den, x, s[i]));
-		step_cb(r, i, s[i], x, den);
+		PRESTO_TRY(step_cb(r, i, s[i], x, den));
 		if (s[i + 1] == 0) {
-			memcpy(x, den, r->n * sizeof *x);
+			PRESTO_TRY(apply(r, (presto_step){.op = PRESTO_STEP_AXPBY, .out = x, .a = den, .k = {1}}));
 		} else {
 			h = log(s[i]) - log(s[i + 1]);
 			have_h = 1;
@@ -370,28 +398,18 @@ static presto_status dpmpp_3m_sde(run *r, float *x, const double *s, int steps)
 				PRESTO_TRY(draw(r, eps, s[i], s[i + 1]));
 				noise_c = s[i + 1] * sqrt(-expm1(-2 * h * o->eta)) * o->s_noise;
 			}
+			presto_step st = {.op = PRESTO_STEP_DPM3M, .out = x, .a = x, .b = den,
+					  .e = o->eta != 0 ? eps : NULL, .k = {e, one_m_e, phi2, phi3, 0, 0, noise_c}};
 			if (have_h2) {
-				double r0 = h1 / h, r1 = h2 / h;
-				for (size_t k = 0; k < r->n; k++) {
-					double d10 = ((double)den[k] - den1[k]) / r0;
-					double d11 = ((double)den1[k] - den2[k]) / r1;
-					double d1 = d10 + (d10 - d11) * r0 / (r0 + r1);
-					double d2 = (d10 - d11) / (r0 + r1);
-					x[k] = (float)(e * x[k] + one_m_e * den[k] + phi2 * d1 - phi3 * d2);
-				}
+				st.c = den1;
+				st.d = den2;
+				st.k[4] = h1 / h;
+				st.k[5] = h2 / h;
 			} else if (have_h1) {
-				double r_ = h1 / h;
-				for (size_t k = 0; k < r->n; k++) {
-					double d = ((double)den[k] - den1[k]) / r_;
-					x[k] = (float)(e * x[k] + one_m_e * den[k] + phi2 * d);
-				}
-			} else {
-				for (size_t k = 0; k < r->n; k++)
-					x[k] = (float)(e * x[k] + one_m_e * den[k]);
+				st.c = den1;
+				st.k[4] = h1 / h;
 			}
-			if (o->eta != 0)
-				for (size_t k = 0; k < r->n; k++)
-					x[k] = (float)(x[k] + (double)eps[k] * noise_c);
+			PRESTO_TRY(apply(r, st));
 		}
 		float *tmp = den2;
 		den2 = den1;
@@ -411,16 +429,13 @@ static presto_status pingpong(run *r, float *y, const double *s, int steps)
 	float *den = r->buf[0], *eps = r->buf[1];
 	for (int i = 0; i < steps; i++) {
 		PRESTO_TRY(presto_denoise_input(r->d, den, y, s[i], r->evals++));
-		step_cb(r, i, s[i], y, den);
-		if (i == steps - 1) {
-			memcpy(y, den, r->n * sizeof *y);
-			break;
-		}
+		PRESTO_TRY(step_cb(r, i, s[i], y, den));
+		if (i == steps - 1)
+			return apply(r, (presto_step){.op = PRESTO_STEP_AXPBY, .out = y, .a = den, .k = {1}});
 		double a, b;
 		presto_precond_input(&r->d->pre, s[i + 1], &a, &b, NULL);
 		PRESTO_TRY(draw(r, eps, s[i], s[i + 1]));
-		for (size_t k = 0; k < r->n; k++)
-			y[k] = (float)(a * den[k] + b * eps[k]);
+		PRESTO_TRY(apply(r, (presto_step){.op = PRESTO_STEP_AXPBY, .out = y, .a = den, .b = eps, .k = {a, b}}));
 	}
 	return PRESTO_OK;
 }
@@ -455,12 +470,12 @@ presto_status presto_sample(presto_denoiser *d, const presto_sampler_opts *o, fl
 	if (!d->net || !d->scratch)
 		return presto_error_set(PRESTO_EINVAL, "sampler: denoiser without network or scratch");
 
-	run r = {.d = d, .o = o, .n = d->n};
+	run r = {.d = d, .o = o, .v = d->vecs, .n = d->n};
 	float *mem = NULL;
 	size_t total;
 	if (!presto_mul_size(d->n, 4, &total))
 		return presto_error_set(PRESTO_ENOMEM, "sampler: size overflow");
-	mem = presto_fzalloc(total ? total : 1);
+	mem = r.v ? r.v->alloc(r.v->ctx, total ? total : 1) : presto_fzalloc(total ? total : 1);
 	if (!mem)
 		return PRESTO_ENOMEM;
 	for (int i = 0; i < 4; i++)
@@ -487,6 +502,10 @@ presto_status presto_sample(presto_denoiser *d, const presto_sampler_opts *o, fl
 	default:
 		st = presto_error_set(PRESTO_EINVAL, "sampler: unknown kind %d", (int)o->kind);
 	}
-	free(mem);
+	if (r.v)
+		r.v->free(r.v->ctx, mem);
+	else
+		free(mem);
+	free(r.host);
 	return st;
 }

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "sampler_step.h"
 
 typedef enum { PRESTO_PRECOND_EDM, PRESTO_PRECOND_V, PRESTO_PRECOND_RF } presto_precond;
 
@@ -55,12 +56,36 @@ double presto_precond_sigma(const presto_precond_params *p, double t_net);
  * eval_index counts the network calls of one presto_sample (0, 1, ...). */
 typedef presto_status (*presto_net_fn)(void *ctx, float *out, const float *x_in, double t_net, int eval_index);
 
+/* Where the sampling loop's vectors live. NULL stands for host memory and
+ * the C reference (presto_step_apply); a GPU backend gives its own memory
+ * and the CUDA twin of the steps, so that the whole loop stays on the
+ * device: then every float * the sampler, the network and the noise source
+ * pass each other is device memory, and only the step callback sees host
+ * copies. Errors come back as a status with the message set. */
+typedef struct presto_vecs {
+	void *ctx;
+	float *(*alloc)(void *ctx, size_t n); /* n floats; NULL (message set) on failure */
+	void (*free)(void *ctx, float *p);
+	presto_status (*step)(void *ctx, const presto_step *s);
+	presto_status (*get)(void *ctx, float *host, const float *v, size_t n); /* device to host, waits */
+	presto_status (*put)(void *ctx, float *v, const float *host, size_t n); /* host to device */
+	presto_status (*wait)(void *ctx); /* until the queued work is done */
+	/* presto_randn into device memory */
+	presto_status (*randn)(void *ctx, float *v, size_t n, uint64_t seed, uint64_t stream, uint64_t offset);
+} presto_vecs;
+
+/* Run one element-wise step over all its elements on the host. */
+void presto_step_apply(const presto_step *s);
+/* ... or where vecs keeps its vectors (vecs NULL: presto_step_apply). */
+presto_status presto_vecs_step(const presto_vecs *vecs, const presto_step *s);
+
 typedef struct {
 	presto_precond_params pre;
 	presto_net_fn net;
 	void *net_ctx;
 	size_t n;         /* floats in x (whole batch) */
-	float *scratch;   /* 2n floats, owned by the caller */
+	float *scratch;   /* 2n floats, owned by the caller (in vecs' memory) */
+	const presto_vecs *vecs; /* NULL: host memory */
 } presto_denoiser;
 
 /* denoised = D(x; sigma) for x in sigma space (0 < sigma < inf). */
@@ -111,8 +136,14 @@ typedef presto_status (*presto_noise_fn)(void *ctx, float *out, size_t n, int ca
 
 /* Per-step callback (i, sigma_i, x at the start of the step, denoised at
  * sigma_i); x is in the sampler's state space (network input for pingpong
- * and presto, as stable-audio-tools' pingpong callback reports it). */
+ * and presto, as stable-audio-tools' pingpong callback reports it); host
+ * copies when the vectors live on a device (presto_vecs). */
 typedef void (*presto_step_fn)(void *ctx, int i, double sigma, const float *x, const float *denoised);
+/* What a step callback needs: the latents (default), or only the step's
+ * index, once the device has finished the step (timing) or as soon as the
+ * host has queued it (nothing waits); x and denoised are NULL but for
+ * PRESTO_STEP_LATENTS. On the host every step has finished when called. */
+typedef enum { PRESTO_STEP_LATENTS = 0, PRESTO_STEP_DONE, PRESTO_STEP_QUEUED } presto_step_need;
 
 typedef struct {
 	presto_sampler_kind kind;
@@ -121,6 +152,7 @@ typedef struct {
 	void *noise_ctx;
 	presto_step_fn step;   /* optional */
 	void *step_ctx;
+	presto_step_need step_need;
 } presto_sampler_opts;
 
 /* Run the sampler over sigmas[0..steps] (non-increasing, sigmas[i] > 0 for

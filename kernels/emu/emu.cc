@@ -270,16 +270,26 @@ void *dynamic_smem() { return smem_buf; }
 
 std::mutex attr_lock;
 // $PRESTO_EMU_STATS: counts on stderr at exit (tests see what ran)
-unsigned long long n_launches, n_graph_launches, n_graph_kernels;
+unsigned long long n_launches, n_graph_launches, n_graph_kernels, n_to_device, n_to_host;
 struct stats_at_exit {
 	~stats_at_exit()
 	{
 		const char *e = getenv("PRESTO_EMU_STATS");
 		if (e && *e)
-			fprintf(stderr, "CUDA emulator: %llu kernel launches, %llu graph launches (%llu kernels in them)\n",
-				n_launches, n_graph_launches, n_graph_kernels);
+			fprintf(stderr,
+				"CUDA emulator: %llu kernel launches, %llu graph launches (%llu kernels in them), "
+				"%llu copies to the device, %llu to the host\n",
+				n_launches, n_graph_launches, n_graph_kernels, n_to_device, n_to_host);
 	}
 } stats_printer;
+
+void count_copy(cudaMemcpyKind k)
+{
+	if (k == cudaMemcpyHostToDevice)
+		n_to_device++;
+	else if (k == cudaMemcpyDeviceToHost)
+		n_to_host++;
+}
 bool in_graph;
 cudaStream_t capture_stream;
 std::vector<std::function<void()>> *capture_work;
@@ -460,6 +470,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKind k)
 {
 	if (presto_emu::capturing(nullptr))
 		presto_emu::fail("cudaMemcpy while a stream is being captured");
+	presto_emu::count_copy(k);
 	if (n)
 		memmove(dst, src, n);
 	return cudaSuccess;
@@ -474,6 +485,7 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t n, cudaMemcpyKind
 		presto_emu::record([=]() { memmove(dst, src, n); });
 		return cudaSuccess;
 	}
+	presto_emu::count_copy(k);
 	if (n)
 		memmove(dst, src, n);
 	return cudaSuccess;

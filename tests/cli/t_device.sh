@@ -96,6 +96,32 @@ if [ -f "$emu" ]; then
 	cmp -s "$OUT" graphs.st || fail "graph replays differ from direct launches"
 	rm -f graphs.st
 
+	tcase "GPU path on the emulator: the sampling loop stays on the device, with the host loop's bytes"
+	# the copies between host and device do not grow with the steps: only
+	# the conditioning goes up and the latent comes back, once a record
+	copies() { sed -n 's/.*graph launches ([0-9]* kernels in them), \(.*\)$/\1/p' "$ERR"; }
+	for args in "--sampler dpmpp-3m-sde --cfg 3" "--sampler presto --schedule rf --emit-steps" \
+		"--sampler heun --cfg 2 --init cpu.st --init-sigma 2" "--sampler dpmpp-2m"; do
+		expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" --seconds 0.1 -n 3 -S 7 $args --device cuda cond.st
+		cp "$OUT" loop3.st
+		c3=$(copies)
+		expect_ok $gpu PRESTO_EMU_STATS=1 PRESTO_DEVICE_LOOP=0 "$BIN/presto-sample" --seconds 0.1 -n 3 -S 7 $args \
+			--device cuda cond.st
+		cmp -s "$OUT" loop3.st || fail "$args: the device loop differs from the host loop"
+		h3=$(copies)
+		expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" --seconds 0.1 -n 6 -S 7 $args --device cuda cond.st
+		c6=$(copies)
+		case $args in
+		*--emit-steps*) # x and denoised come back every step, nothing else
+			up3=${c3%% copies*} up6=${c6%% copies*} down3=${c3##*, } down6=${c6##*, }
+			[ -n "$c3" ] && [ "$up3" = "$up6" ] && [ "${down6%% *}" -eq "$((${down3%% *} + 6))" ] ||
+				fail "$args: not two latents a step: '$c3' then '$c6'" ;;
+		*) [ -n "$c3" ] && [ "$c3" = "$c6" ] || fail "$args: copies grow with the steps: '$c3' then '$c6'" ;;
+		esac
+		[ "$h3" != "$c3" ] || fail "$args: the host loop copied as little as the device loop: '$h3'"
+	done
+	rm -f loop3.st
+
 	tcase "GPU path on the emulator: a layer budget of two masks, graphs for each, as on the CPU"
 	bud='[{"sigma_min": 1, "sigma_max": null, "blocks": [0, 1]}, {"sigma_min": 0, "sigma_max": 1, "blocks": [1, 2]}]'
 	expect_ok $nodrv "$BIN/presto-sample" --seconds 0.1 -n 6 -S 7 --budget "$bud" cond.st
@@ -137,6 +163,8 @@ if [ -f "$emu" ]; then
 	expect_exit 2 $gpu PRESTO_EMU_FAIL_LAUNCH=3 "$BIN/presto-decode" --device cuda --stream cpu.st
 	expect_err "presto-decode: record 0: GPU error on cuda:0 decoding 18 latent frames: unspecified launch failure"
 	expect_exit 2 $gpu PRESTO_EMU_MEMORY=600000 "$BIN/presto-sample" $S cond.st
+	expect_err "presto-sample: record 0: out of GPU memory on cuda:0 running the DiT"
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=600000 PRESTO_DEVICE_LOOP=0 "$BIN/presto-sample" $S cond.st
 	expect_err "presto-sample: record 0: out of GPU memory on cuda:0 running the DiT"
 
 	tcase "presto-decode on the emulator's GPU: fp32 matches the CPU, bf16 within bf16 rounding"

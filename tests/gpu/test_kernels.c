@@ -13,6 +13,8 @@
 #include "dit_internal.h"
 #include "kernels.h"
 #include "ops.h"
+#include "rng.h"
+#include "sampler.h"
 
 #include "../unit/check.h"
 #include "../unit/testrand.h"
@@ -307,6 +309,100 @@ static void test_small_ops(void)
 	free(x), free(y0), free(t), free(w), free(s), free(a), free(ff);
 }
 
+/* how many of got[n] differ from ref[n], and by at most how many ulps */
+static size_t ulp_diff(const float *got, const float *ref, size_t n, uint32_t *max_ulps)
+{
+	size_t diff = 0;
+	*max_ulps = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t a, b;
+		memcpy(&a, &got[i], 4);
+		memcpy(&b, &ref[i], 4);
+		if (a == b)
+			continue;
+		diff++;
+		uint32_t d = (a >> 31) != (b >> 31) ? UINT32_MAX : a > b ? a - b : b - a;
+		if (d > *max_ulps)
+			*max_ulps = d;
+	}
+	return diff;
+}
+
+/* One sampler step on the device against presto_step_apply: the same floats,
+ * bit for bit. Inputs a..e (NULL as given by the mask `use`, bit 0 = b ..
+ * bit 3 = e), out in place over a when inplace. */
+static void test_step(presto_step_op op, size_t n, unsigned use, int inplace, int out2, const double *k)
+{
+	float *in[5], *din[5];
+	for (int j = 0; j < 5; j++) {
+		in[j] = j == 0 || (use >> (j - 1) & 1) ? vec(n, j == 4 ? 1.0f : 2.0f) : NULL;
+		din[j] = in[j] ? dev(in[j], n) : NULL;
+	}
+	float *ref = malloc(sizeof(float) * (n ? n : 1)), *ref2 = malloc(sizeof(float) * (n ? n : 1));
+	float *dout = inplace ? din[0] : dev(NULL, n), *dout2 = out2 ? dev(NULL, n) : NULL;
+	presto_step s = {.op = op, .n = n, .out = inplace ? in[0] : ref, .out2 = out2 ? ref2 : NULL,
+			 .a = in[0], .b = in[1], .c = in[2], .d = in[3], .e = in[4]};
+	memcpy(s.k, k, sizeof s.k);
+	presto_step ds = s;
+	ds.out = dout, ds.out2 = dout2, ds.a = din[0], ds.b = din[1], ds.c = din[2], ds.d = din[3], ds.e = din[4];
+	presto_step_apply(&s);
+	if (inplace)
+		memcpy(ref, in[0], sizeof(float) * n);
+	int rc = presto_cuda_step(&ds, NULL);
+	float *got = malloc(sizeof(float) * (n ? n : 1)), *got2 = malloc(sizeof(float) * (n ? n : 1));
+	cudaError_t e = cudaMemcpy(got, dout, sizeof(float) * n, cudaMemcpyDeviceToHost);
+	if (out2 && e == cudaSuccess)
+		e = cudaMemcpy(got2, dout2, sizeof(float) * n, cudaMemcpyDeviceToHost);
+	uint32_t mu, mu2 = 0;
+	size_t diff = ulp_diff(got, ref, n, &mu) + (out2 ? ulp_diff(got2, ref2, n, &mu2) : 0);
+	static const char *const names[] = {"axpby", "euler", "heun", "dpm++2m", "dpm++3m", "cfg", "fill"};
+	CHECK(rc == 0 && e == cudaSuccess && diff == 0, "sampler step %s [%zu] inputs %#x%s%s: %zu floats differ (up to %u ulp)",
+	      names[op], n, use, inplace ? " in place" : "", out2 ? " with d" : "", diff, mu > mu2 ? mu : mu2);
+	for (int j = 0; j < 5; j++)
+		free(in[j]), cudaFree(din[j]);
+	if (!inplace)
+		cudaFree(dout);
+	cudaFree(dout2);
+	free(ref), free(ref2), free(got), free(got2);
+}
+
+static void test_sampler_steps(void)
+{
+	const double k[7] = {0.83, -0.41, 1.7, 0.35, 0.6, 1.3, 0.27};
+	test_step(PRESTO_STEP_AXPBY, 1, 0, 0, 0, k);
+	test_step(PRESTO_STEP_AXPBY, 70001, 1, 1, 0, k);
+	test_step(PRESTO_STEP_EULER, 4099, 1, 1, 0, k);
+	test_step(PRESTO_STEP_EULER, 4099, 1, 0, 1, k);
+	test_step(PRESTO_STEP_HEUN, 4099, 7, 1, 0, k);
+	test_step(PRESTO_STEP_DPM2M, 4099, 1, 1, 0, k);
+	test_step(PRESTO_STEP_DPM2M, 4099, 3, 1, 0, k);
+	test_step(PRESTO_STEP_DPM3M, 4099, 1, 1, 0, k);
+	test_step(PRESTO_STEP_DPM3M, 4099, 3, 1, 0, k);
+	test_step(PRESTO_STEP_DPM3M, 4099, 7, 1, 0, k);
+	test_step(PRESTO_STEP_DPM3M, 4099, 15, 1, 0, k);
+	test_step(PRESTO_STEP_CFG, 4099, 1, 0, 0, (const double[7]){7.0});
+	test_step(PRESTO_STEP_FILL, 33, 0, 0, 0, (const double[7]){0.625});
+}
+
+/* presto_randn on the device: the same Philox words; Box-Muller's double
+ * log, sin and cos may differ from glibc's in the last bit, so a float may
+ * rarely be 1 ulp off (never more, and hardly ever). */
+static void test_randn(size_t n, uint64_t seed, uint64_t stream, uint64_t offset)
+{
+	float *ref = malloc(sizeof(float) * (n ? n : 1)), *got = malloc(sizeof(float) * (n ? n : 1));
+	presto_randn(ref, n, seed, stream, offset);
+	float *d = dev(NULL, n);
+	int rc = presto_cuda_randn(d, n, seed, stream, offset, NULL);
+	cudaError_t e = cudaMemcpy(got, d, sizeof(float) * n, cudaMemcpyDeviceToHost);
+	uint32_t mu;
+	size_t diff = ulp_diff(got, ref, n, &mu);
+	CHECK(rc == 0 && e == cudaSuccess && mu <= 1 && diff <= 1 + n / 100000,
+	      "randn [%zu] seed %llu stream %llu offset %llu: %zu floats differ (up to %u ulp)", n,
+	      (unsigned long long)seed, (unsigned long long)stream, (unsigned long long)offset, diff, mu);
+	cudaFree(d);
+	free(ref), free(got);
+}
+
 int main(void)
 {
 	require_gpu();
@@ -344,5 +440,10 @@ int main(void)
 	test_rope_qknorm(13, 4, 64, 32, 1, 0);
 	test_rope_qknorm(5, 3, 48, 24, 2, 0);
 	test_rope_qknorm(13, 4, 64, 32, 1, 1);
+	test_sampler_steps();
+	test_randn(1, 7, 1, 0);
+	test_randn(65536, 123456789012345ull, 3, 0);
+	test_randn(1001, 42, 0x100000001ull, 6);
+	test_randn(5, 1, 2, 0xfffffffffull);
 	return check_status();
 }

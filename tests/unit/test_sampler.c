@@ -359,6 +359,146 @@ static void counting_and_errors(void)
 	CHECK(ok, "sampler names parse back ('_' for '-' accepted)");
 }
 
+/* ---- the loop on other memory (presto_vecs) ----
+ * A stand-in device: its pointers are host addresses with bit 62 flipped,
+ * which fault if the host dereferences them, so a sampler that touched its
+ * vectors directly would crash here instead of passing. */
+#define DEV_BIT ((uintptr_t)1 << 62)
+static float *flip(const float *p)
+{
+	return p ? (float *)((uintptr_t)p ^ DEV_BIT) : NULL;
+}
+
+typedef struct {
+	int allocs, frees, steps, gets, puts, waits, draws;
+	model *m;
+} fakedev;
+
+static float *fd_alloc(void *ctx, size_t n)
+{
+	((fakedev *)ctx)->allocs++;
+	float *p = malloc(sizeof(float) * n);
+	return p ? flip(p) : NULL;
+}
+static void fd_free(void *ctx, float *p)
+{
+	((fakedev *)ctx)->frees++;
+	free(flip(p));
+}
+static presto_status fd_step(void *ctx, const presto_step *s)
+{
+	((fakedev *)ctx)->steps++;
+	presto_step h = *s;
+	h.out = flip(s->out), h.out2 = flip(s->out2), h.a = flip(s->a), h.b = flip(s->b), h.c = flip(s->c);
+	h.d = flip(s->d), h.e = flip(s->e);
+	presto_step_apply(&h);
+	return PRESTO_OK;
+}
+static presto_status fd_get(void *ctx, float *host, const float *v, size_t n)
+{
+	((fakedev *)ctx)->gets++;
+	memcpy(host, flip(v), sizeof(float) * n);
+	return PRESTO_OK;
+}
+static presto_status fd_put(void *ctx, float *v, const float *host, size_t n)
+{
+	((fakedev *)ctx)->puts++;
+	memcpy(flip(v), host, sizeof(float) * n);
+	return PRESTO_OK;
+}
+static presto_status fd_wait(void *ctx)
+{
+	((fakedev *)ctx)->waits++;
+	return PRESTO_OK;
+}
+static presto_status fd_net(void *ctx, float *out, const float *x_in, double t_net, int k)
+{
+	return net(((fakedev *)ctx)->m, flip(out), flip(x_in), t_net, k);
+}
+static presto_status fd_noise(void *ctx, float *out, size_t n, int call, double sigma, double sigma_next)
+{
+	((fakedev *)ctx)->draws++;
+	return noise(NULL, flip(out), n, call, sigma, sigma_next);
+}
+
+typedef struct {
+	int calls, nulls;
+	float xs[16][N], ds[16][N];
+} steps_seen;
+
+static void seen(void *ctx, int i, double sigma, const float *x, const float *den)
+{
+	steps_seen *s = ctx;
+	s->calls++;
+	if (!x || !den) {
+		s->nulls++;
+		return;
+	}
+	if (i >= 0 && i < 16) {
+		memcpy(s->xs[i], x, sizeof(float) * N);
+		memcpy(s->ds[i], den, sizeof(float) * N);
+	}
+}
+
+static void other_memory(void)
+{
+	const presto_sampler_kind kinds[] = {PRESTO_SAMPLER_EULER, PRESTO_SAMPLER_HEUN, PRESTO_SAMPLER_DPMPP_2M,
+					     PRESTO_SAMPLER_DPMPP_3M_SDE, PRESTO_SAMPLER_PINGPONG};
+	for (size_t q = 0; q < sizeof kinds / sizeof kinds[0]; q++) {
+		presto_sampler_kind kind = kinds[q];
+		int input = presto_sampler_input_space(kind), steps = 6;
+		double sig[7];
+		if (input)
+			presto_sigmas_rf_logsnr(sig, steps, -6, 2);
+		else
+			presto_sigmas_polyexponential(sig, steps, 0.3, 80, 1);
+		model m = {.pre = input ? PRE_RF : PRE_V, .kind = 2};
+		float x[N], ref[N], got[N], scratch[2 * N];
+		static steps_seen sh, sd;
+		memset(&sh, 0, sizeof sh);
+		memset(&sd, 0, sizeof sd);
+		presto_randn(x, N, 5, 0, 0);
+		memcpy(ref, x, sizeof x);
+		presto_denoiser dh = {.pre = m.pre, .net = net, .net_ctx = &m, .n = N, .scratch = scratch};
+		presto_sampler_opts oh = {.kind = kind, .eta = 1, .s_noise = 1, .noise = noise, .step = seen, .step_ctx = &sh};
+		presto_status st = presto_sample(&dh, &oh, ref, sig, steps);
+
+		fakedev fd = {.m = &m};
+		presto_vecs v = {.ctx = &fd, .alloc = fd_alloc, .free = fd_free, .step = fd_step, .get = fd_get,
+				 .put = fd_put, .wait = fd_wait};
+		float *dx = fd_alloc(&fd, N), *dscratch = fd_alloc(&fd, 2 * N);
+		fd_put(&fd, dx, x, N);
+		presto_denoiser dd = {.pre = m.pre, .net = fd_net, .net_ctx = &fd, .n = N, .scratch = dscratch, .vecs = &v};
+		presto_sampler_opts od = {.kind = kind, .eta = 1, .s_noise = 1, .noise = fd_noise, .noise_ctx = &fd,
+					  .step = seen, .step_ctx = &sd};
+		presto_status st2 = presto_sample(&dd, &od, dx, sig, steps);
+		fd_get(&fd, got, dx, N);
+		int same = !st && !st2 && !memcmp(got, ref, sizeof got) && sh.calls == steps && sd.calls == steps &&
+			   !memcmp(sh.xs, sd.xs, sizeof sh.xs) && !memcmp(sh.ds, sd.ds, sizeof sh.ds);
+		CHECK(same, "%s on stand-in device memory: the host's floats, steps and step latents",
+		      presto_sampler_name(kind));
+		/* the callback's latents are the only copies back; wait only when asked */
+		CHECK(fd.gets == 2 * steps + 1 && fd.puts == 1 && fd.waits == 0, "%s: %d copies back (2 a step), %d waits",
+		      presto_sampler_name(kind), fd.gets, fd.waits);
+		memset(&sd, 0, sizeof sd);
+		fd.gets = 0;
+		od.step_need = PRESTO_STEP_DONE;
+		fd_put(&fd, dx, x, N);
+		st2 = presto_sample(&dd, &od, dx, sig, steps);
+		fd_get(&fd, got, dx, N);
+		CHECK(!st2 && !memcmp(got, ref, sizeof got) && sd.calls == steps && sd.nulls == steps && fd.gets == 1 &&
+		      fd.waits == steps, "%s: PRESTO_STEP_DONE waits once a step and copies nothing",
+		      presto_sampler_name(kind));
+		od.step_need = PRESTO_STEP_QUEUED;
+		fd.waits = 0;
+		st2 = presto_sample(&dd, &od, dx, sig, steps);
+		CHECK(!st2 && fd.waits == 0, "%s: PRESTO_STEP_QUEUED never waits", presto_sampler_name(kind));
+		fd_free(&fd, dx);
+		fd_free(&fd, dscratch);
+		CHECK(fd.allocs == fd.frees, "%s: %d allocations, %d frees", presto_sampler_name(kind), fd.allocs, fd.frees);
+	}
+}
+
 int main(void)
 {
 	precond();
@@ -367,5 +507,6 @@ int main(void)
 	gaussian();
 	presto_update();
 	counting_and_errors();
+	other_memory();
 	return check_status();
 }
