@@ -139,8 +139,10 @@ def run_preset(name, p, args, DiT, Decoder, sat_sampling, ke):
     cross = torch.randn(1, S, 768, device=dev, dtype=dtype)
     mask = torch.ones(1, S, device=dev, dtype=torch.bool)
     glob = torch.randn(1, p["dit"]["global_cond_dim"], device=dev, dtype=dtype)
+    # DiffusionTransformer.forward's own arguments (DiTWrapper's batch_cfg
+    # and rescale_cfg stop there: the transformer blocks take no others)
     cond = dict(cross_attn_cond=cross, cross_attn_cond_mask=mask, global_embed=glob, cfg_scale=p["cfg"],
-                batch_cfg=True, rescale_cfg=True)
+                scale_phi=0.0)
     stamps = []
 
     def callback(info):
