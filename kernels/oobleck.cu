@@ -53,13 +53,19 @@ struct gblock {
 	gres ru[3];
 };
 
-// y[t, c] = x + ib[c] sin(a[c] x)^2, fp32 in, T out
+// Snake: x + ib sin(a x)^2 (a = exp(alpha), ib = 1 / (exp(beta) + 1e-9))
+__device__ __forceinline__ float snake_f(float v, float a, float ib)
+{
+	float s = sinf(a * v);
+	return v + ib * s * s;
+}
+
+// y[t, c] = snake(x[t, c]), fp32 in, T out
 template <class T> __global__ void snake_tc_kernel(T *y, const float *x, const float *a, const float *ib, int C, size_t n)
 {
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
 		int c = (int)(i % C);
-		float v = x[i], s = sinf(a[c] * v);
-		y[i] = from_f<T>(v + ib[c] * s * s);
+		y[i] = from_f<T>(snake_f(x[i], a[c], ib[c]));
 	}
 }
 
@@ -92,13 +98,19 @@ __global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int 
 // operand rows from there (shifted by k dil) and its weights from the
 // [K, Cout, Cin] array. Needs Cin % 32 == 0, Cout % 64 == 0, and readable
 // rows from -pad to T + 63 + pad (the zero margins and tail of the input).
+// With ys, the epilogue applies the Snake (sa, sib) that follows the
+// convolution and writes bf16 rows to ys instead of fp32 ones to y: the
+// residual units' first convolution, whose output feeds only that Snake.
+// Output row t lands at row t ldy (elements) of y or ys; tap k's weights at
+// w + k wstride (a transposed convolution's phases read theirs backwards).
 constexpr int kTileT = 64, kTileC = 64, kChunk = 32;
 
 size_t conv_tc_smem(int K, int dil) { return (size_t)(kTileT + (K - 1) * dil) * kChunk * 2; }
 
 __global__ void __launch_bounds__(128)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
-		       int Cout, int K, int dil, int pad, int accumulate)
+		       int Cout, int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa,
+		       const float *sib, int ldy, ptrdiff_t wstride)
 {
 	using namespace nvcuda;
 	__shared__ __align__(32) float tile[4][32 * 32];
@@ -123,7 +135,7 @@ __global__ void __launch_bounds__(128)
 		}
 		__syncthreads();
 		for (int k = 0; k < K; k++) {
-			const __nv_bfloat16 *wk = w + ((size_t)k * Cout + c0) * Cin + ci0;
+			const __nv_bfloat16 *wk = w + (ptrdiff_t)k * wstride + (size_t)c0 * Cin + ci0;
 			for (int cs = 0; cs < kChunk; cs += 16) {
 				for (int i = 0; i < 2; i++)
 					wmma::load_matrix_sync(a[i], xs + (r0 + 16 * i + k * dil) * kChunk + cs, kChunk);
@@ -145,7 +157,11 @@ __global__ void __launch_bounds__(128)
 		if (t >= T)
 			continue;
 		float v = tw[e] + (b ? b[co] : 0.0f);
-		float *yp = y + (size_t)t * Cout + co;
+		if (ys) {
+			ys[(size_t)t * ldy + co] = __float2bfloat16(snake_f(v, sa[co], sib[co]));
+			continue;
+		}
+		float *yp = y + (size_t)t * ldy + co;
 		*yp = accumulate ? *yp + v : v;
 	}
 }
@@ -208,7 +224,10 @@ int up_conv(presto_cuda_vae *g, const vconv *v, gconv *o)
 		PRESTO_K_TRY(dev_copy(g, v->b, sizeof(float) * v->cout, &b));
 		o->b = (float *)b;
 	}
-	int reach = v->transposed ? 0 : v->pad > v->dil * (v->k - 1) - v->pad ? v->pad : v->dil * (v->k - 1) - v->pad;
+	// rows a convolution reads past either end of its input (a transposed
+	// one as conv_tc_kernel phases: K / stride - 1 before, 1 after)
+	int reach = v->transposed ? (v->k + v->stride - 1) / v->stride
+		    : v->pad > v->dil * (v->k - 1) - v->pad ? v->pad : v->dil * (v->k - 1) - v->pad;
 	if (reach > g->margin)
 		g->margin = reach;
 	return 0;
@@ -268,25 +287,46 @@ int fill_bias(float *y, const float *b, int T, int C, void *s)
 	return (int)cudaMemsetAsync(y, 0, sizeof(float) * T * C, (cudaStream_t)s);
 }
 
-// y rows [Tout, cout] (+)= conv of the rows of g->s [Tin, cin] (margins zero);
-// accumulate: add to y instead of starting from the bias (bias added too)
-int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate, void *s, int *Tout_out)
+// whether conv_tc_kernel computes cv on Tin frames
+bool conv_tc_ok(const presto_cuda_vae *g, const gconv *cv, int Tin)
 {
-	const void *x = rows(g, g->s, cv->cin, g->at);
+	int Tout = (Tin + 2 * cv->pad - cv->dil * (cv->k - 1) - 1) / cv->stride + 1;
+	return g->at == PRESTO_CUDA_BF16 && !cv->transposed && cv->cin % kChunk == 0 && cv->cout % kTileC == 0 &&
+	       Tout == Tin && conv_tc_smem(cv->k, cv->dil) <= 48 * 1024;
+}
+
+// whether the phases of the transposed convolution cv run as conv_tc_kernel
+// convolutions (K a multiple of the stride, the widths its tiles take)
+bool conv_tc_transposed_ok(const presto_cuda_vae *g, const gconv *cv)
+{
+	return g->at == PRESTO_CUDA_BF16 && cv->transposed && cv->k % cv->stride == 0 && cv->cin % kChunk == 0 &&
+	       cv->cout % kTileC == 0 && cv->k / cv->stride - 1 <= g->margin;
+}
+
+// y rows [Tout, cout] (+)= conv of the rows of the activation buffer in
+// [Tin, cin] (g->s when NULL; margins zero); accumulate: add to y instead of
+// starting from the bias (bias added too). With sn (conv_tc_ok only): the
+// Snake sn of the output, as bf16 rows into the buffer ys instead of y.
+int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate, void *s, int *Tout_out,
+	 const void *in = nullptr, const gsnake *sn = nullptr, void *ys = nullptr)
+{
+	const void *x = rows(g, in ? (void *)in : g->s, cv->cin, g->at);
 	size_t wk = (size_t)cv->cout * cv->cin * esize(g->at);
 	if (!cv->transposed) {
 		int Tout = (Tin + 2 * cv->pad - cv->dil * (cv->k - 1) - 1) / cv->stride + 1;
 		*Tout_out = Tout;
 		size_t smem = conv_tc_smem(cv->k, cv->dil);
-		if (g->at == PRESTO_CUDA_BF16 && cv->cin % kChunk == 0 && cv->cout % kTileC == 0 && Tout == Tin &&
-		    smem <= 48 * 1024) {
+		if (conv_tc_ok(g, cv, Tin)) {
 			dim3 grid((Tout + kTileT - 1) / kTileT, cv->cout / kTileC);
-			PRESTO_LAUNCH(grid, 128, smem, s, conv_tc_kernel)(y, (const __nv_bfloat16 *)x,
-								       (const __nv_bfloat16 *)cv->w, cv->b, Tout,
-								       cv->cin, cv->cout, cv->k, cv->dil, cv->pad,
-								       accumulate);
+			PRESTO_LAUNCH(grid, 128, smem, s, conv_tc_kernel)(
+				y, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)cv->w, cv->b, Tout, cv->cin, cv->cout,
+				cv->k, cv->dil, cv->pad, accumulate,
+				sn ? (__nv_bfloat16 *)rows(g, ys, cv->cout, PRESTO_CUDA_BF16) : nullptr,
+				sn ? sn->a : nullptr, sn ? sn->ib : nullptr, cv->cout, (ptrdiff_t)cv->cout * cv->cin);
 			return presto_k::last_error();
 		}
+		if (sn)
+			return (int)cudaErrorInvalidValue;
 		if (!accumulate)
 			PRESTO_K_TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
 		else if (cv->b)
@@ -302,6 +342,31 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 	}
 	int st = cv->stride, Tout = (Tin - 1) * st - 2 * cv->pad + cv->k;
 	*Tout_out = Tout;
+	if (conv_tc_transposed_ok(g, cv)) {
+		// One stride-1 convolution per output phase ph: the outputs
+		// o = u st + ph - pad take taps ph + j st (j < K / st) of inputs
+		// u - j, so y[o] = b + sum_j W'_{ph + j st} x[u - j]: K / st taps
+		// reading rows u - (K/st - 1) .. u (pad K/st - 1), the weights of
+		// the last of them first, the outputs every st-th row. Each output
+		// row is written once, with its bias; nothing accumulates in y.
+		int kp = cv->k / st;
+		for (int ph = 0; ph < st; ph++) {
+			int num = cv->pad - ph, u0 = num > 0 ? (num + st - 1) / st : 0;
+			int u1 = (Tout + cv->pad - ph + st - 1) / st;  // exclusive
+			if (u1 <= u0)
+				continue;
+			const __nv_bfloat16 *xb = (const __nv_bfloat16 *)x + (size_t)u0 * cv->cin;
+			float *yb = y + ((size_t)u0 * st + ph - cv->pad) * cv->cout;
+			const __nv_bfloat16 *wl =
+				(const __nv_bfloat16 *)cv->w + (size_t)(ph + (kp - 1) * st) * cv->cout * cv->cin;
+			dim3 grid((u1 - u0 + kTileT - 1) / kTileT, cv->cout / kTileC);
+			PRESTO_LAUNCH(grid, 128, conv_tc_smem(kp, 1), s, conv_tc_kernel)(
+				yb, xb, wl, cv->b, u1 - u0, cv->cin, cv->cout, kp, 1, kp - 1, 0, nullptr, nullptr, nullptr,
+				st * cv->cout, -(ptrdiff_t)st * cv->cout * cv->cin);
+			PRESTO_K_TRY(presto_k::last_error());
+		}
+		return 0;
+	}
 	PRESTO_K_TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
 	for (int k = 0; k < cv->k; k++) {
 		// output rows t st + k - pad in [0, Tout)
@@ -474,6 +539,14 @@ static int residual(presto_cuda_vae *g, const gres &u, int T, void *s)
 {
 	int Tn;
 	PRESTO_K_TRY(snake(g, &u.s1, g->x, T, s));
+	if (conv_tc_ok(g, &u.c1, T) && u.s2.c == u.c1.cout) {
+		// the second Snake in the first convolution's epilogue, its bf16
+		// rows in the y buffer (twice the room they need): no fp32 output
+		// written and read back
+		PRESTO_K_TRY(zero_margins(g, g->y, u.c1.cout, T, PRESTO_CUDA_BF16, s));
+		PRESTO_K_TRY(conv(g, &u.c1, nullptr, T, false, s, &Tn, nullptr, &u.s2, g->y));
+		return conv(g, &u.c2, g->x, T, true, s, &Tn, g->y);
+	}
 	PRESTO_K_TRY(conv(g, &u.c1, g->y, T, false, s, &Tn));
 	PRESTO_K_TRY(snake(g, &u.s2, g->y, T, s));
 	return conv(g, &u.c2, g->x, T, true, s, &Tn);
