@@ -91,79 +91,136 @@ __global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int 
 }
 
 // Stride-1 convolution as an implicit GEMM on tensor cores (bf16 in, fp32
-// accumulation): a block computes 64 frames x 64 output channels, each of its
-// 4 warps a 32 x 32 corner (2 x 2 fragments). Input channels go 32 at a time:
-// the block stages the rows every tap of its frames reads (64 + (K-1) dil of
-// them) for those channels in shared memory once, then each tap takes its
-// operand rows from there (shifted by k dil) and its weights from the
-// [K, Cout, Cin] array. Needs Cin % 32 == 0, Cout % 64 == 0, and readable
-// rows from -pad to T + 63 + pad (the zero margins and tail of the input).
+// accumulation): a block computes 128 frames x 64 WC output channels with
+// 4 WC warps, each a 32 x 64 corner (2 x 4 fragments). Input channels go 32
+// at a time: the block stages in shared memory the rows every tap of its
+// frames reads (128 + (K-1) dil of them) and the weights of all K taps for
+// those 32 channels, then each tap takes its operand rows from there
+// (shifted by k dil). Shared rows are kLd = 48 elements (96 bytes): every
+// fragment stays 32-byte aligned and a fragment's 16 rows spread over the
+// banks (4 wavefronts, the least 512 bytes take; 64-byte rows took 8). Needs
+// Cin % 32 == 0, Cout % (64 WC) == 0, and readable rows from -pad to
+// T + 127 + pad (the zero margins and tail of the input).
 // With ys, the epilogue applies the Snake (sa, sib) that follows the
 // convolution and writes bf16 rows to ys instead of fp32 ones to y: the
 // residual units' first convolution, whose output feeds only that Snake.
 // Output row t lands at row t ldy (elements) of y or ys; tap k's weights at
 // w + k wstride (a transposed convolution's phases read theirs backwards).
-constexpr int kTileT = 64, kTileC = 64, kChunk = 32;
+constexpr int kTileT = 128, kChunk = 32, kLd = 48;
 
-size_t conv_tc_smem(int K, int dil) { return (size_t)(kTileT + (K - 1) * dil) * kChunk * 2; }
+template <int WC> size_t conv_tc_smem(int K, int dil)
+{
+	size_t stage = ((size_t)kTileT + (size_t)(K - 1) * dil + (size_t)K * 64 * WC) * kLd * 2;
+	size_t epi = (size_t)4 * WC * 16 * 64 * 4;  // a 16 x 64 fp32 tile a warp
+	return stage > epi ? stage : epi;
+}
 
-__global__ void __launch_bounds__(128)
+template <int WC>
+__global__ void __launch_bounds__(128 * WC)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
 		       int Cout, int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa,
 		       const float *sib, int ldy, ptrdiff_t wstride)
 {
 	using namespace nvcuda;
-	__shared__ __align__(32) float tile[4][32 * 32];
-	PRESTO_DYNAMIC_SMEM(__nv_bfloat16, xs);  // [span][kChunk]
+	constexpr int TC = 64 * WC;
+	PRESTO_DYNAMIC_SMEM(__nv_bfloat16, xs);  // [span][kLd], then ws [K][TC][kLd]
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-	int tb = blockIdx.x * kTileT, r0 = (warp >> 1) * 32;
-	int t0 = tb + r0, c0 = blockIdx.y * kTileC + (warp & 1) * 32;
+	int wr = warp & 3, wc = warp >> 2;  // 32 frames, 64 channels
+	int tb = blockIdx.x * kTileT, cb = blockIdx.y * TC;
 	int span = kTileT + (K - 1) * dil;
-	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+	__nv_bfloat16 *ws = xs + (size_t)span * kLd;
+	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][4];
 	wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[2];
-	wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bm[2];
+	wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bm;
 	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2; j++)
+		for (int j = 0; j < 4; j++)
 			wmma::fill_fragment(acc[i][j], 0.0f);
 	const __nv_bfloat16 *xb = x + ((ptrdiff_t)tb - pad) * Cin;
 	for (int ci0 = 0; ci0 < Cin; ci0 += kChunk) {
 		__syncthreads();  // the last chunk is consumed
-		// rows [tb - pad, tb - pad + span) x channels [ci0, ci0 + 32), 16 bytes a load
+		// rows [tb - pad, tb - pad + span) and the K x TC weight rows of
+		// channels [ci0, ci0 + 32), 16 bytes a load
 		for (int v = threadIdx.x; v < span * (kChunk / 8); v += blockDim.x) {
 			int r = v / (kChunk / 8), c = v % (kChunk / 8) * 8;
-			*(uint4 *)(xs + r * kChunk + c) = *(const uint4 *)(xb + (ptrdiff_t)r * Cin + ci0 + c);
+			*(uint4 *)(xs + r * kLd + c) = *(const uint4 *)(xb + (ptrdiff_t)r * Cin + ci0 + c);
+		}
+		for (int v = threadIdx.x; v < K * TC * (kChunk / 8); v += blockDim.x) {
+			int kr = v / (kChunk / 8), c = v % (kChunk / 8) * 8, k = kr / TC, co = kr % TC;
+			*(uint4 *)(ws + kr * kLd + c) =
+				*(const uint4 *)(w + (ptrdiff_t)k * wstride + (size_t)(cb + co) * Cin + ci0 + c);
 		}
 		__syncthreads();
 		for (int k = 0; k < K; k++) {
-			const __nv_bfloat16 *wk = w + (ptrdiff_t)k * wstride + (size_t)c0 * Cin + ci0;
+			const __nv_bfloat16 *wk = ws + ((size_t)k * TC + wc * 64) * kLd;
 			for (int cs = 0; cs < kChunk; cs += 16) {
 				for (int i = 0; i < 2; i++)
-					wmma::load_matrix_sync(a[i], xs + (r0 + 16 * i + k * dil) * kChunk + cs, kChunk);
-				for (int j = 0; j < 2; j++)
-					wmma::load_matrix_sync(bm[j], wk + (size_t)16 * j * Cin + cs, Cin);
-				for (int i = 0; i < 2; i++)
-					for (int j = 0; j < 2; j++)
-						wmma::mma_sync(acc[i][j], a[i], bm[j], acc[i][j]);
+					wmma::load_matrix_sync(a[i], xs + (wr * 32 + 16 * i + k * dil) * kLd + cs, kLd);
+				for (int j = 0; j < 4; j++) {
+					wmma::load_matrix_sync(bm, wk + 16 * j * kLd + cs, kLd);
+					for (int i = 0; i < 2; i++)
+						wmma::mma_sync(acc[i][j], a[i], bm, acc[i][j]);
+				}
 			}
 		}
 	}
-	float *tw = tile[warp];
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2; j++)
-			wmma::store_matrix_sync(tw + 16 * i * 32 + 16 * j, acc[i][j], 32, wmma::mem_row_major);
-	__syncwarp();
-	for (int e = lane; e < 32 * 32; e += 32) {
-		int t = t0 + e / 32, co = c0 + e % 32;
-		if (t >= T)
-			continue;
-		float v = tw[e] + (b ? b[co] : 0.0f);
-		if (ys) {
-			ys[(size_t)t * ldy + co] = __float2bfloat16(snake_f(v, sa[co], sib[co]));
-			continue;
+	__syncthreads();  // the staging room now holds each warp's output rows
+	float *tw = (float *)xs + warp * 16 * 64;
+	for (int i = 0; i < 2; i++) {
+		for (int j = 0; j < 4; j++)
+			wmma::store_matrix_sync(tw + 16 * j, acc[i][j], 64, wmma::mem_row_major);
+		__syncwarp();
+		for (int e = lane; e < 16 * 64; e += 32) {
+			int t = tb + wr * 32 + 16 * i + e / 64, co = cb + wc * 64 + e % 64;
+			if (t >= T)
+				continue;
+			float v = tw[e] + (b ? b[co] : 0.0f);
+			if (ys) {
+				ys[(size_t)t * ldy + co] = __float2bfloat16(snake_f(v, sa[co], sib[co]));
+				continue;
+			}
+			float *yp = y + (size_t)t * ldy + co;
+			*yp = accumulate ? *yp + v : v;
 		}
-		float *yp = y + (size_t)t * ldy + co;
-		*yp = accumulate ? *yp + v : v;
+		__syncwarp();
 	}
+}
+
+// the widest tile for Cout (2: 128 channels, 1: 64), 0: none
+int conv_tc_wc(int Cout) { return Cout % 128 == 0 ? 2 : Cout % 64 == 0 ? 1 : 0; }
+
+// conv_tc_kernel's shared memory for Cout (0: more than a block may have)
+size_t conv_tc_bytes(int Cout, int K, int dil)
+{
+	int wc = conv_tc_wc(Cout);
+	size_t smem = wc == 2 ? conv_tc_smem<2>(K, dil) : wc == 1 ? conv_tc_smem<1>(K, dil) : 0;
+	return smem <= 200 * 1024 ? smem : 0;
+}
+
+// launch conv_tc_kernel over T output rows (arguments as the kernel's)
+int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin, int Cout,
+	    int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa, const float *sib, int ldy,
+	    ptrdiff_t wstride, void *s)
+{
+	int wc = conv_tc_wc(Cout);
+	size_t smem = conv_tc_bytes(Cout, K, dil);
+	if (!wc || !smem)
+		return (int)cudaErrorInvalidValue;
+	static size_t opted[3];  // the dynamic shared memory each instance may use so far
+	if (smem > 48 * 1024 && smem > opted[wc]) {
+		cudaError_t e = cudaFuncSetAttribute(wc == 2 ? (const void *)conv_tc_kernel<2> : (const void *)conv_tc_kernel<1>,
+						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		if (e != cudaSuccess)
+			return (int)e;
+		opted[wc] = smem;
+	}
+	dim3 grid((T + kTileT - 1) / kTileT, Cout / (64 * wc));
+	if (wc == 2)
+		PRESTO_LAUNCH(grid, 256, smem, s, conv_tc_kernel<2>)(y, x, w, b, T, Cin, Cout, K, dil, pad, accumulate, ys,
+								       sa, sib, ldy, wstride);
+	else
+		PRESTO_LAUNCH(grid, 128, smem, s, conv_tc_kernel<1>)(y, x, w, b, T, Cin, Cout, K, dil, pad, accumulate, ys,
+								       sa, sib, ldy, wstride);
+	return presto_k::last_error();
 }
 
 template <class T> __global__ void cast_rows_kernel(T *y, const float *x, size_t n)
@@ -291,8 +348,8 @@ int fill_bias(float *y, const float *b, int T, int C, void *s)
 bool conv_tc_ok(const presto_cuda_vae *g, const gconv *cv, int Tin)
 {
 	int Tout = (Tin + 2 * cv->pad - cv->dil * (cv->k - 1) - 1) / cv->stride + 1;
-	return g->at == PRESTO_CUDA_BF16 && !cv->transposed && cv->cin % kChunk == 0 && cv->cout % kTileC == 0 &&
-	       Tout == Tin && conv_tc_smem(cv->k, cv->dil) <= 48 * 1024;
+	return g->at == PRESTO_CUDA_BF16 && !cv->transposed && cv->cin % kChunk == 0 && Tout == Tin &&
+	       conv_tc_bytes(cv->cout, cv->k, cv->dil);
 }
 
 // whether the phases of the transposed convolution cv run as conv_tc_kernel
@@ -300,7 +357,7 @@ bool conv_tc_ok(const presto_cuda_vae *g, const gconv *cv, int Tin)
 bool conv_tc_transposed_ok(const presto_cuda_vae *g, const gconv *cv)
 {
 	return g->at == PRESTO_CUDA_BF16 && cv->transposed && cv->k % cv->stride == 0 && cv->cin % kChunk == 0 &&
-	       cv->cout % kTileC == 0 && cv->k / cv->stride - 1 <= g->margin;
+	       conv_tc_bytes(cv->cout, cv->k / cv->stride, 1) && cv->k / cv->stride - 1 <= g->margin;
 }
 
 // y rows [Tout, cout] (+)= conv of the rows of the activation buffer in
@@ -315,16 +372,11 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 	if (!cv->transposed) {
 		int Tout = (Tin + 2 * cv->pad - cv->dil * (cv->k - 1) - 1) / cv->stride + 1;
 		*Tout_out = Tout;
-		size_t smem = conv_tc_smem(cv->k, cv->dil);
-		if (conv_tc_ok(g, cv, Tin)) {
-			dim3 grid((Tout + kTileT - 1) / kTileT, cv->cout / kTileC);
-			PRESTO_LAUNCH(grid, 128, smem, s, conv_tc_kernel)(
-				y, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)cv->w, cv->b, Tout, cv->cin, cv->cout,
-				cv->k, cv->dil, cv->pad, accumulate,
-				sn ? (__nv_bfloat16 *)rows(g, ys, cv->cout, PRESTO_CUDA_BF16) : nullptr,
-				sn ? sn->a : nullptr, sn ? sn->ib : nullptr, cv->cout, (ptrdiff_t)cv->cout * cv->cin);
-			return presto_k::last_error();
-		}
+		if (conv_tc_ok(g, cv, Tin))
+			return conv_tc(y, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)cv->w, cv->b, Tout, cv->cin,
+				       cv->cout, cv->k, cv->dil, cv->pad, accumulate,
+				       sn ? (__nv_bfloat16 *)rows(g, ys, cv->cout, PRESTO_CUDA_BF16) : nullptr,
+				       sn ? sn->a : nullptr, sn ? sn->ib : nullptr, cv->cout, (ptrdiff_t)cv->cout * cv->cin, s);
 		if (sn)
 			return (int)cudaErrorInvalidValue;
 		if (!accumulate)
@@ -359,11 +411,8 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 			float *yb = y + ((size_t)u0 * st + ph - cv->pad) * cv->cout;
 			const __nv_bfloat16 *wl =
 				(const __nv_bfloat16 *)cv->w + (size_t)(ph + (kp - 1) * st) * cv->cout * cv->cin;
-			dim3 grid((u1 - u0 + kTileT - 1) / kTileT, cv->cout / kTileC);
-			PRESTO_LAUNCH(grid, 128, conv_tc_smem(kp, 1), s, conv_tc_kernel)(
-				yb, xb, wl, cv->b, u1 - u0, cv->cin, cv->cout, kp, 1, kp - 1, 0, nullptr, nullptr, nullptr,
-				st * cv->cout, -(ptrdiff_t)st * cv->cout * cv->cin);
-			PRESTO_K_TRY(presto_k::last_error());
+			PRESTO_K_TRY(conv_tc(yb, xb, wl, cv->b, u1 - u0, cv->cin, cv->cout, kp, 1, kp - 1, 0, nullptr, nullptr,
+					     nullptr, st * cv->cout, -(ptrdiff_t)st * cv->cout * cv->cin, s));
 		}
 		return 0;
 	}

@@ -119,5 +119,8 @@ int main(void)
 	/* widths multiples of 64: the bf16 convolutions on tensor cores */
 	static const int m22[] = {1, 2}, s22[] = {2, 2};
 	test_case("64 and 128 channels (tensor cores)", 64, 2, m22, s22, 64, 1, 1.0f, 37);
+	/* 128 channels throughout: 128-wide tiles everywhere, several tiles of frames */
+	static const int m11[] = {1, 1}, s32[] = {3, 2};
+	test_case("128 channels (128-wide tiles)", 128, 2, m11, s32, 64, 0, 1.0f, 45);
 	return check_status();
 }
