@@ -133,11 +133,13 @@ int launch_dpl(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, 
 // accumulated by O += P V on the tensor cores.
 constexpr int kTcQ = 64, kTcK = 64;
 
+template <int DH>
 __global__ void __launch_bounds__(128)
 	attn_tc_kernel(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v,
-		       int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
+		       int Tq, int Tk, int H, int KVH, int qs, int ks, int vs, float scale, const float *bias,
 		       const float *key_mask)
 {
+	constexpr int Dh = DH;  // a compile-time head size: the fragments' loops unroll, qf stays in registers
 	using namespace nvcuda;
 	int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kTcQ, kvh = h / (H / KVH);
 	int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
@@ -171,8 +173,14 @@ __global__ void __launch_bounds__(128)
 	}
 	int row = lane >> 1, half = lane & 1;  // a lane pair per query row
 	int tq = q0 + warp * 16 + row;
+	// the warp's queries as fragments, loaded once (Dh <= 128)
+	wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[Dh / 16];
+	__syncthreads();  // Q is staged
+#pragma unroll
+	for (int d = 0; d < Dh; d += 16)
+		wmma::load_matrix_sync(qf[d / 16], Qs + warp * 16 * Dh + d, Dh);
 	for (int k0 = 0; k0 < Tk; k0 += kTcK) {
-		__syncthreads();  // the last tiles are consumed (Q is staged)
+		__syncthreads();  // the last tiles are consumed
 		for (int i = tid * step; i < kTcK * Dh; i += blockDim.x * step) {
 			int j = i / Dh, d = i % Dh, t = k0 + j;
 			bool in = t < Tk;
@@ -191,21 +199,23 @@ __global__ void __launch_bounds__(128)
 		for (int n = 0; n < kTcK / 16; n++) {
 			wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
 			wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
 			for (int d = 0; d < Dh; d += 16) {
-				wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
 				wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
-				wmma::load_matrix_sync(fa, Qs + warp * 16 * Dh + d, Dh);
 				wmma::load_matrix_sync(fb, Ks + n * 16 * Dh + d, Dh);
-				wmma::mma_sync(acc, fa, fb, acc);
+				wmma::mma_sync(acc, qf[d / 16], fb, acc);
 			}
 			wmma::store_matrix_sync(S + n * 16, acc, kTcK, wmma::mem_row_major);
 		}
 		__syncwarp();
-		// online softmax of the warp's 16 rows, 32 columns per lane
-		float *sr = S + row * kTcK;
+		// online softmax of the warp's 16 rows, 32 columns per lane (in
+		// registers)
+		const float *sr = S + row * kTcK + half * 32;
+		float sv[32];
 		float mx = -INFINITY;
-		for (int c = half * 32; c < half * 32 + 32; c++) {
-			int j = k0 + c;
+#pragma unroll
+		for (int c = 0; c < 32; c++) {
+			int j = k0 + half * 32 + c;
 			float s;
 			if (j < Tk) {
 				s = sr[c] * scale;
@@ -216,15 +226,17 @@ __global__ void __launch_bounds__(128)
 			} else {
 				s = -INFINITY;
 			}
-			sr[c] = s;
+			sv[c] = s;
 			mx = fmaxf(mx, s);
 		}
 		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
 		float m_old = Ms[warp * 16 + row], mn = fmaxf(m_old, mx), sum = 0.0f;
-		for (int c = half * 32; c < half * 32 + 32; c++) {
-			float p = k0 + c < Tk ? expf(sr[c] - mn) : 0.0f;
+		__nv_bfloat16 *pr = P + row * kTcK + half * 32;
+#pragma unroll
+		for (int c = 0; c < 32; c++) {
+			float p = k0 + half * 32 + c < Tk ? expf(sv[c] - mn) : 0.0f;
 			sum += p;
-			P[row * kTcK + c] = __float2bfloat16(p);
+			pr[c] = __float2bfloat16(p);
 		}
 		sum += __shfl_xor_sync(0xffffffffu, sum, 1);
 		float corr = expf(m_old - mn);
@@ -267,23 +279,41 @@ size_t tc_smem(int Dh)
 	       4 * (4 * 16 * (size_t)Dh + 3 * 4 * 16);
 }
 
-int attention_tc(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, int B,
-		 int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
-		 const float *key_mask, void *stream)
+template <int DH>
+int attention_tc_dh(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, int B,
+		    int Tq, int Tk, int H, int KVH, int qs, int ks, int vs, float scale, const float *bias,
+		    const float *key_mask, void *stream)
 {
-	size_t smem = tc_smem(Dh);
+	size_t smem = tc_smem(DH);
 	static size_t opted;
 	if (smem > 48 * 1024 && smem > opted) {
-		cudaError_t e = cudaFuncSetAttribute((const void *)attn_tc_kernel,
+		cudaError_t e = cudaFuncSetAttribute((const void *)attn_tc_kernel<DH>,
 						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
 		if (e != cudaSuccess)
 			return (int)e;
 		opted = smem;
 	}
 	dim3 grid((Tq + kTcQ - 1) / kTcQ, H, B);
-	PRESTO_LAUNCH(grid, 128, smem, stream, attn_tc_kernel)(o, q, k, v, Tq, Tk, H, KVH, Dh, qs, ks, vs, scale, bias,
-								  key_mask);
+	PRESTO_LAUNCH(grid, 128, smem, stream, attn_tc_kernel<DH>)(o, q, k, v, Tq, Tk, H, KVH, qs, ks, vs, scale, bias,
+								      key_mask);
 	return presto_k::last_error();
+}
+
+int attention_tc(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, int B,
+		 int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
+		 const float *key_mask, void *stream)
+{
+	switch (Dh) {
+	case 16: return attention_tc_dh<16>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	case 32: return attention_tc_dh<32>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	case 48: return attention_tc_dh<48>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	case 64: return attention_tc_dh<64>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	case 80: return attention_tc_dh<80>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	case 96: return attention_tc_dh<96>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	case 112: return attention_tc_dh<112>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	case 128: return attention_tc_dh<128>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream);
+	}
+	return (int)cudaErrorInvalidValue;
 }
 
 template <class T>
