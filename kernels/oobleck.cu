@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
+#include <stdlib.h>
 
 #include <new>
 #include <vector>
@@ -185,8 +186,26 @@ __global__ void __launch_bounds__(128 * WC)
 	}
 }
 
+// $PRESTO_CUDA_CONV, for measuring the bf16 convolutions' paths against each
+// other: "cublas" one cuBLAS GEMM per tap everywhere (the tensor-core
+// kernel and its fusions off), "tc64" tiles of 64 channels only; anything
+// else (or unset) the default
+int conv_mode()
+{
+	static int mode = -1;
+	if (mode < 0) {
+		const char *e = getenv("PRESTO_CUDA_CONV");
+		mode = e && !strcmp(e, "cublas") ? 1 : e && !strcmp(e, "tc64") ? 2 : 0;
+	}
+	return mode;
+}
+
 // the widest tile for Cout (2: 128 channels, 1: 64), 0: none
-int conv_tc_wc(int Cout) { return Cout % 128 == 0 ? 2 : Cout % 64 == 0 ? 1 : 0; }
+int conv_tc_wc(int Cout)
+{
+	int m = conv_mode();
+	return m == 1 ? 0 : Cout % 128 == 0 && m != 2 ? 2 : Cout % 64 == 0 ? 1 : 0;
+}
 
 // conv_tc_kernel's shared memory for Cout (0: more than a block may have)
 size_t conv_tc_bytes(int Cout, int K, int dil)

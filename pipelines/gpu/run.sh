@@ -91,6 +91,13 @@ bench() {
 			export PRESTO_DEVICE_LOOP=0
 			run presto-ls-hostloop -m "$M/sao1" --seconds 32 --sampler presto -n 4 --cfg 1 --keep 0.6 --runs 5
 		)
+		# the decoder's convolutions by cuBLAS per tap, and on 64-channel tiles only
+		for conv in cublas tc64; do
+			(
+				export PRESTO_CUDA_CONV=$conv
+				run presto-ls-conv-$conv -m "$M/sao1" --seconds 32 --sampler presto -n 4 --cfg 1 --keep 0.6 --runs 3
+			)
+		done
 		# SAO Small: 8 pingpong steps, 11.9 s
 		run saos -m "$M/saos" --seconds 11.89 --sampler pingpong -n 8 --cfg 1 --runs 5
 	} > "$OUT/bench.log" 2>&1
