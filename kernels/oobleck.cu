@@ -13,12 +13,13 @@
 // inputs (the Snake outputs) and the weights are fp32 or bf16.
 #include <math.h>
 #include <stddef.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <new>
 #include <vector>
 
+#include <cuda_pipeline.h>
 #include <mma.h>
 
 #include "kernels.h"
@@ -109,14 +110,33 @@ __global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int 
 // w + k wstride (a transposed convolution's phases read theirs backwards).
 constexpr int kTileT = 128, kChunk = 32, kLd = 48;
 
-template <int WC> size_t conv_tc_smem(int K, int dil)
+// the shared memory of one stage: the input rows and the weight rows of a chunk
+template <int WC> size_t conv_tc_stage(int K, int dil)
 {
-	size_t stage = ((size_t)kTileT + (size_t)(K - 1) * dil + (size_t)K * 64 * WC) * kLd * 2;
+	return ((size_t)kTileT + (size_t)(K - 1) * dil + (size_t)K * 64 * WC) * kLd * 2;
+}
+
+template <int WC, int ST> size_t conv_tc_smem(int K, int dil)
+{
+	size_t stage = ST * conv_tc_stage<WC>(K, dil);
 	size_t epi = (size_t)4 * WC * 16 * 64 * 4;  // a 16 x 64 fp32 tile a warp
 	return stage > epi ? stage : epi;
 }
 
-template <int WC>
+// 16 bytes into shared memory: a plain copy, or an asynchronous one
+// (cp.async) that the double-buffered kernel waits for
+template <int ST> __device__ __forceinline__ void stage16(__nv_bfloat16 *dst, const __nv_bfloat16 *src)
+{
+	if (ST == 2)
+		__pipeline_memcpy_async(dst, src, 16);
+	else
+		*(uint4 *)dst = *(const uint4 *)src;
+}
+
+// ST = 1: stage a chunk, compute it, stage the next; ST = 2: two stages in
+// shared memory, the next chunk's copies (cp.async) in flight while this
+// one is computed
+template <int WC, int ST>
 __global__ void __launch_bounds__(128 * WC)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
 		       int Cout, int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa,
@@ -124,12 +144,12 @@ __global__ void __launch_bounds__(128 * WC)
 {
 	using namespace nvcuda;
 	constexpr int TC = 64 * WC;
-	PRESTO_DYNAMIC_SMEM(__nv_bfloat16, xs);  // [span][kLd], then ws [K][TC][kLd]
+	PRESTO_DYNAMIC_SMEM(__nv_bfloat16, sm);  // per stage: xs [span][kLd], then ws [K][TC][kLd]
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int wr = warp & 3, wc = warp >> 2;  // 32 frames, 64 channels
 	int tb = blockIdx.x * kTileT, cb = blockIdx.y * TC;
 	int span = kTileT + (K - 1) * dil;
-	__nv_bfloat16 *ws = xs + (size_t)span * kLd;
+	size_t stage_elems = ((size_t)span + (size_t)K * TC) * kLd;
 	wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][4];
 	wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> a[2];
 	wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> bm;
@@ -137,36 +157,62 @@ __global__ void __launch_bounds__(128 * WC)
 		for (int j = 0; j < 4; j++)
 			wmma::fill_fragment(acc[i][j], 0.0f);
 	const __nv_bfloat16 *xb = x + ((ptrdiff_t)tb - pad) * Cin;
-	for (int ci0 = 0; ci0 < Cin; ci0 += kChunk) {
-		__syncthreads();  // the last chunk is consumed
-		// rows [tb - pad, tb - pad + span) and the K x TC weight rows of
-		// channels [ci0, ci0 + 32), 16 bytes a load
+	// rows [tb - pad, tb - pad + span) and the K x TC weight rows of
+	// channels [ci0, ci0 + 32) into stage st, 16 bytes a copy
+	auto stage = [&](int st, int ci0) {
+		__nv_bfloat16 *xs = sm + st * stage_elems, *ws = xs + (size_t)span * kLd;
 		for (int v = threadIdx.x; v < span * (kChunk / 8); v += blockDim.x) {
 			int r = v / (kChunk / 8), c = v % (kChunk / 8) * 8;
-			*(uint4 *)(xs + r * kLd + c) = *(const uint4 *)(xb + (ptrdiff_t)r * Cin + ci0 + c);
+			stage16<ST>(xs + r * kLd + c, xb + (ptrdiff_t)r * Cin + ci0 + c);
 		}
 		for (int v = threadIdx.x; v < K * TC * (kChunk / 8); v += blockDim.x) {
 			int kr = v / (kChunk / 8), c = v % (kChunk / 8) * 8, k = kr / TC, co = kr % TC;
-			*(uint4 *)(ws + kr * kLd + c) =
-				*(const uint4 *)(w + (ptrdiff_t)k * wstride + (size_t)(cb + co) * Cin + ci0 + c);
+			stage16<ST>(ws + kr * kLd + c, w + (ptrdiff_t)k * wstride + (size_t)(cb + co) * Cin + ci0 + c);
 		}
-		__syncthreads();
+	};
+	int nch = Cin / kChunk;
+	if (ST == 2) {
+		stage(0, 0);
+		__pipeline_commit();
+	}
+	for (int ch = 0; ch < nch; ch++) {
+		int st = ST == 2 ? ch & 1 : 0;
+		if (ST == 2) {
+			if (ch + 1 < nch)  // its stage was last read in chunk ch - 1, before the barrier that ended it
+				stage((ch + 1) & 1, (ch + 1) * kChunk);
+			__pipeline_commit();       // (an empty batch at the last chunk)
+			__pipeline_wait_prior(1);  // this thread's copies of chunk ch have landed
+			__syncthreads();           // ... and everyone's
+		} else {
+			__syncthreads();  // the last chunk is consumed
+			stage(0, ch * kChunk);
+			__syncthreads();
+		}
+		const __nv_bfloat16 *xs = sm + st * stage_elems, *ws = xs + (size_t)span * kLd;
 		for (int k = 0; k < K; k++) {
 			const __nv_bfloat16 *wk = ws + ((size_t)k * TC + wc * 64) * kLd;
+#pragma unroll
 			for (int cs = 0; cs < kChunk; cs += 16) {
+#pragma unroll
 				for (int i = 0; i < 2; i++)
 					wmma::load_matrix_sync(a[i], xs + (wr * 32 + 16 * i + k * dil) * kLd + cs, kLd);
+#pragma unroll
 				for (int j = 0; j < 4; j++) {
 					wmma::load_matrix_sync(bm, wk + 16 * j * kLd + cs, kLd);
+#pragma unroll
 					for (int i = 0; i < 2; i++)
 						wmma::mma_sync(acc[i][j], a[i], bm, acc[i][j]);
 				}
 			}
 		}
+		if (ST == 2)
+			__syncthreads();  // stage st is consumed: chunk ch + 2 may land there
 	}
 	__syncthreads();  // the staging room now holds each warp's output rows
-	float *tw = (float *)xs + warp * 16 * 64;
+	float *tw = (float *)sm + warp * 16 * 64;
+#pragma unroll
 	for (int i = 0; i < 2; i++) {
+#pragma unroll
 		for (int j = 0; j < 4; j++)
 			wmma::store_matrix_sync(tw + 16 * j, acc[i][j], 64, wmma::mem_row_major);
 		__syncwarp();
@@ -188,16 +234,12 @@ __global__ void __launch_bounds__(128 * WC)
 
 // $PRESTO_CUDA_CONV, for measuring the bf16 convolutions' paths against each
 // other: "cublas" one cuBLAS GEMM per tap everywhere (the tensor-core
-// kernel and its fusions off), "tc64" tiles of 64 channels only; anything
-// else (or unset) the default
+// kernel and its fusions off), "tc64" tiles of 64 channels only, "tc2" the
+// double-buffered kernel (cp.async); anything else (or unset) the default
 int conv_mode()
 {
-	static int mode = -1;
-	if (mode < 0) {
-		const char *e = getenv("PRESTO_CUDA_CONV");
-		mode = e && !strcmp(e, "cublas") ? 1 : e && !strcmp(e, "tc64") ? 2 : 0;
-	}
-	return mode;
+	const char *e = getenv("PRESTO_CUDA_CONV");  // (read at each convolution: the tests switch it)
+	return !e ? 0 : !strcmp(e, "cublas") ? 1 : !strcmp(e, "tc64") ? 2 : !strcmp(e, "tc2") ? 3 : 0;
 }
 
 // the widest tile for Cout (2: 128 channels, 1: 64), 0: none
@@ -207,12 +249,17 @@ int conv_tc_wc(int Cout)
 	return m == 1 ? 0 : Cout % 128 == 0 && m != 2 ? 2 : Cout % 64 == 0 ? 1 : 0;
 }
 
+// conv_tc_kernel's stages: 2 (double-buffered) with PRESTO_CUDA_CONV=tc2
+int conv_tc_stages() { return conv_mode() == 3 ? 2 : 1; }
+
 // conv_tc_kernel's shared memory for Cout (0: more than a block may have)
 size_t conv_tc_bytes(int Cout, int K, int dil)
 {
-	int wc = conv_tc_wc(Cout);
-	size_t smem = wc == 2 ? conv_tc_smem<2>(K, dil) : wc == 1 ? conv_tc_smem<1>(K, dil) : 0;
-	return smem <= 200 * 1024 ? smem : 0;
+	int wc = conv_tc_wc(Cout), two = conv_tc_stages() == 2;
+	size_t smem = wc == 2 ? (two ? conv_tc_smem<2, 2>(K, dil) : conv_tc_smem<2, 1>(K, dil))
+		      : wc == 1 ? (two ? conv_tc_smem<1, 2>(K, dil) : conv_tc_smem<1, 1>(K, dil))
+				: 0;
+	return smem <= 220 * 1024 ? smem : 0;
 }
 
 // launch conv_tc_kernel over T output rows (arguments as the kernel's)
@@ -224,21 +271,30 @@ int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const floa
 	size_t smem = conv_tc_bytes(Cout, K, dil);
 	if (!wc || !smem)
 		return (int)cudaErrorInvalidValue;
-	static size_t opted[3];  // the dynamic shared memory each instance may use so far
-	if (smem > 48 * 1024 && smem > opted[wc]) {
-		cudaError_t e = cudaFuncSetAttribute(wc == 2 ? (const void *)conv_tc_kernel<2> : (const void *)conv_tc_kernel<1>,
-						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+	int st = conv_tc_stages();
+	// the instance, and the dynamic shared memory it may use so far
+	const void *fn = wc == 2 ? (st == 2 ? (const void *)conv_tc_kernel<2, 2> : (const void *)conv_tc_kernel<2, 1>)
+				 : (st == 2 ? (const void *)conv_tc_kernel<1, 2> : (const void *)conv_tc_kernel<1, 1>);
+	static size_t opted[3][3];
+	if (smem > 48 * 1024 && smem > opted[wc][st]) {
+		cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
 		if (e != cudaSuccess)
 			return (int)e;
-		opted[wc] = smem;
+		opted[wc][st] = smem;
 	}
 	dim3 grid((T + kTileT - 1) / kTileT, Cout / (64 * wc));
-	if (wc == 2)
-		PRESTO_LAUNCH(grid, 256, smem, s, conv_tc_kernel<2>)(y, x, w, b, T, Cin, Cout, K, dil, pad, accumulate, ys,
-								       sa, sib, ldy, wstride);
+#define PRESTO_CONV_TC(WC_, ST_)                                                                                      \
+	PRESTO_LAUNCH(grid, 128 * WC_, smem, s, conv_tc_kernel<WC_, ST_>)(y, x, w, b, T, Cin, Cout, K, dil, pad,       \
+									   accumulate, ys, sa, sib, ldy, wstride)
+	if (wc == 2 && st == 2)
+		PRESTO_CONV_TC(2, 2);
+	else if (wc == 2)
+		PRESTO_CONV_TC(2, 1);
+	else if (st == 2)
+		PRESTO_CONV_TC(1, 2);
 	else
-		PRESTO_LAUNCH(grid, 128, smem, s, conv_tc_kernel<1>)(y, x, w, b, T, Cin, Cout, K, dil, pad, accumulate, ys,
-								       sa, sib, ldy, wstride);
+		PRESTO_CONV_TC(1, 1);
+#undef PRESTO_CONV_TC
 	return presto_k::last_error();
 }
 

@@ -21,7 +21,16 @@ namespace presto_emu {
 
 enum { RUN, WAIT_BLOCK, WAIT_WARP, DONE };
 
+// an asynchronous copy to shared memory (cuda_pipeline.h), done when waited for
+struct async_copy {
+	void *dst;
+	const void *src;
+	size_t n;
+};
+
 struct thread_state {
+	std::vector<async_copy> copies;   // issued, oldest first
+	std::vector<size_t> batches;      // committed: copies in each, oldest first
 	dim3 tid;
 	int linear = 0, state = DONE;
 	unsigned wmask = 0;
@@ -79,9 +88,28 @@ void to_scheduler()
 #endif
 }
 
+// complete the oldest `batches` committed batches of t's asynchronous copies
+// (all its copies, committed or not, when batches < 0)
+void finish_copies(thread_state &t, long batches)
+{
+	size_t n = 0;
+	if (batches < 0) {
+		n = t.copies.size();
+		t.batches.clear();
+	} else {
+		for (long b = 0; b < batches; b++)
+			n += t.batches[b];
+		t.batches.erase(t.batches.begin(), t.batches.begin() + batches);
+	}
+	for (size_t i = 0; i < n; i++)
+		memmove(t.copies[i].dst, t.copies[i].src, t.copies[i].n);
+	t.copies.erase(t.copies.begin(), t.copies.begin() + n);
+}
+
 void entry()
 {
 	(*body_fn)();
+	finish_copies(*cur, -1);  // what a thread copies lands, waited for or not
 	cur->state = DONE;
 	to_scheduler();
 	fail("a finished thread was resumed");
@@ -187,6 +215,8 @@ void run_block(int n)
 	for (int i = 0; i < n; i++) {
 		thread_state &t = threads[i];
 		t.linear = i;
+		t.copies.clear();
+		t.batches.clear();
 		t.tid = dim3(i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y));
 		t.state = RUN;
 		start(t);
@@ -220,6 +250,32 @@ void run_block(int n)
 }
 
 }  // namespace
+
+// cuda_pipeline.h: a copy is issued now and done when a wait covers its
+// batch, so that reading the destination before the wait reads what was
+// there before (as a GPU may)
+void async_issue(void *dst, const void *src, size_t n)
+{
+	if ((n != 4 && n != 8 && n != 16) || (uintptr_t)dst % n || (uintptr_t)src % n)
+		fail("__pipeline_memcpy_async of %zu bytes from %p to %p: 4, 8 or 16 bytes, aligned to their size", n,
+		     src, dst);
+	cur->copies.push_back({dst, src, n});
+}
+
+void async_commit()
+{
+	size_t in_batches = 0;
+	for (size_t b : cur->batches)
+		in_batches += b;
+	cur->batches.push_back(cur->copies.size() - in_batches);
+}
+
+void async_wait_prior(size_t prior)
+{
+	size_t nb = cur->batches.size();
+	if (nb > prior)
+		finish_copies(*cur, (long)(nb - prior));
+}
 
 void fail(const char *fmt, ...)
 {

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cuda_pipeline.h>
+
 #include "launch.h"
 
 static int failures;
@@ -75,6 +77,26 @@ __global__ void divergent_kernel(float *x)
 		float v = __shfl_xor_sync(0xffffffffu, x[threadIdx.x], 1);
 		x[threadIdx.x] = v;
 	}
+}
+
+// asynchronous copies to shared memory in two batches: a read before the
+// wait sees the old value, after __pipeline_wait_prior the new one
+__global__ void pipeline_kernel(int *out, const uint4 *src)
+{
+	__shared__ uint4 buf[2];
+	int t = threadIdx.x;  // one thread
+	buf[0] = uint4{1, 1, 1, 1};
+	buf[1] = uint4{2, 2, 2, 2};
+	__pipeline_memcpy_async(&buf[0], &src[0], 16);
+	__pipeline_commit();
+	__pipeline_memcpy_async(&buf[1], &src[1], 16);
+	__pipeline_commit();
+	out[t * 4 + 0] = (int)buf[0].x;  // before any wait
+	__pipeline_wait_prior(1);        // the first batch
+	out[t * 4 + 1] = (int)buf[0].x;
+	out[t * 4 + 2] = (int)buf[1].x;  // the second is not waited for yet
+	__pipeline_wait_prior(0);
+	out[t * 4 + 3] = (int)buf[1].w;
 }
 
 static bool child_aborts(void (*fn)())
@@ -158,6 +180,14 @@ int main()
 			bad += out[i] != 496 + ((w + 1) & 3);
 		}
 		EXPECT(!bad, "static __shared__ across warps and blocks (%d wrong)", bad);
+		uint4 *src;
+		cudaMalloc((void **)&src, sizeof(uint4) * 2);
+		src[0] = uint4{10, 11, 12, 13};
+		src[1] = uint4{20, 21, 22, 23};
+		PRESTO_LAUNCH(1, 1, 0, nullptr, pipeline_kernel)(out, src);
+		EXPECT(out[0] == 1 && out[1] == 10 && out[2] == 2 && out[3] == 23,
+		       "cuda_pipeline copies land when waited for (%d %d %d %d)", out[0], out[1], out[2], out[3]);
+		cudaFree(src);
 		cudaFree(out);
 	}
 	{

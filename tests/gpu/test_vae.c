@@ -119,6 +119,15 @@ int main(void)
 	/* widths multiples of 64: the bf16 convolutions on tensor cores */
 	static const int m22[] = {1, 2}, s22[] = {2, 2};
 	test_case("64 and 128 channels (tensor cores)", 64, 2, m22, s22, 64, 1, 1.0f, 37);
+	/* the other paths of the bf16 convolutions (PRESTO_CUDA_CONV) */
+	static const char *const modes[] = {"tc2", "tc64", "cublas"};
+	for (int i = 0; i < 3; i++) {
+		char label[64];
+		snprintf(label, sizeof label, "64 and 128 channels, PRESTO_CUDA_CONV=%s", modes[i]);
+		setenv("PRESTO_CUDA_CONV", modes[i], 1);
+		test_case(label, 64, 2, m22, s22, 64, 1, 1.0f, 37);
+	}
+	unsetenv("PRESTO_CUDA_CONV");
 	/* 128 channels throughout: 128-wide tiles everywhere, several tiles of frames */
 	static const int m11[] = {1, 1}, s32[] = {3, 2};
 	test_case("128 channels (128-wide tiles)", 128, 2, m11, s32, 64, 0, 1.0f, 45);
