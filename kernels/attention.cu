@@ -7,6 +7,8 @@
 // (an all-masked row attends uniformly).
 #include <float.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <mma.h>
 
@@ -316,6 +318,221 @@ int attention_tc(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *
 	return (int)cudaErrorInvalidValue;
 }
 
+// The bf16 path on tensor cores through mma.sync (FlashAttention-2's
+// arrangement), for Dh a multiple of 16 up to 128: a block holds 64 queries
+// of one head, a warp 16 of them, and walks the keys 64 at a time. A warp's
+// query fragments, its scores S = Q K^T (16 x 64), the probabilities P and
+// its output O (16 x Dh) all stay in registers: the scores' accumulator
+// layout is the A-operand layout of P V, so P goes from one mma to the next
+// without shared memory, and each lane rescales its own rows of O. K is
+// staged as [key][d] and V transposed as [d][key] (so that a B fragment's
+// pairs are adjacent), both with 8 elements of padding a row (a fragment
+// load's 8 row groups on different banks).
+constexpr int kMmaQ = 64, kMmaK = 64;
+
+template <int DH> size_t mma_smem()
+{
+	return 2 * ((size_t)kMmaQ * (DH + 8) + (size_t)kMmaK * (DH + 8) + (size_t)DH * (kMmaK + 8));
+}
+
+template <int DH>
+__global__ void __launch_bounds__(128)
+	attn_mma_kernel(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v,
+			int Tq, int Tk, int H, int KVH, int qs, int ks, int vs, float scale, const float *bias,
+			const float *key_mask)
+{
+	constexpr int LQ = DH + 8, LV = kMmaK + 8, ND = DH / 8, NK = DH / 16;
+	int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kMmaQ, kvh = h / (H / KVH);
+	int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+	PRESTO_DYNAMIC_SMEM(__nv_bfloat16, Qs);  // [64][LQ]
+	__nv_bfloat16 *Ks = Qs + kMmaQ * LQ;      // [64][LQ]
+	__nv_bfloat16 *Vt = Ks + kMmaK * LQ;      // [DH][LV]
+	const __nv_bfloat16 zero = __float2bfloat16(0.0f);
+	bool vec = qs % 8 == 0 && ks % 8 == 0 && vs % 8 == 0 && ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0;
+	int step = vec ? 8 : 1;
+	for (int i = tid * step; i < kMmaQ * DH; i += blockDim.x * step) {
+		int r = i / DH, d = i % DH, tq = q0 + r;
+		const __nv_bfloat16 *src = q + ((size_t)b * Tq + tq) * qs + (size_t)h * DH + d;
+		if (vec)
+			*(uint4 *)(Qs + r * LQ + d) = tq < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
+		else
+			Qs[r * LQ + d] = tq < Tq ? *src : zero;
+	}
+	__syncthreads();
+	const __nv_bfloat16 *qw = Qs + warp * 16 * LQ;
+	uint32_t qf[NK][4];
+#pragma unroll
+	for (int kk = 0; kk < NK; kk++) {
+		int c = kk * 16 + 2 * t;
+		qf[kk][0] = *(const uint32_t *)(qw + g * LQ + c);
+		qf[kk][1] = *(const uint32_t *)(qw + (g + 8) * LQ + c);
+		qf[kk][2] = *(const uint32_t *)(qw + g * LQ + c + 8);
+		qf[kk][3] = *(const uint32_t *)(qw + (g + 8) * LQ + c + 8);
+	}
+	float of[ND][4];
+#pragma unroll
+	for (int n = 0; n < ND; n++)
+		of[n][0] = of[n][1] = of[n][2] = of[n][3] = 0.0f;
+	float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8 (l: this lane's columns)
+	int tq[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
+	for (int k0 = 0; k0 < Tk; k0 += kMmaK) {
+		__syncthreads();  // the last tiles are consumed
+		for (int i = tid * step; i < kMmaK * DH; i += blockDim.x * step) {
+			int j = i / DH, d = i % DH, tk = k0 + j;
+			bool in = tk < Tk;
+			const __nv_bfloat16 *ksrc = k + ((size_t)b * Tk + tk) * ks + (size_t)kvh * DH + d;
+			const __nv_bfloat16 *vsrc = v + ((size_t)b * Tk + tk) * vs + (size_t)kvh * DH + d;
+			if (vec) {
+				uint4 kv = in ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
+				uint4 vv = in ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
+				*(uint4 *)(Ks + j * LQ + d) = kv;
+				const uint32_t wv[4] = {vv.x, vv.y, vv.z, vv.w};  // 8 bf16, the lower half first
+#pragma unroll
+				for (int e = 0; e < 8; e++)
+					Vt[(d + e) * LV + j] = __ushort_as_bfloat16((unsigned short)(wv[e >> 1] >> (16 * (e & 1))));
+			} else {
+				Ks[j * LQ + d] = in ? *ksrc : zero;
+				Vt[d * LV + j] = in ? *vsrc : zero;
+			}
+		}
+		__syncthreads();
+		// S = Q K^T: 8 tiles of 8 keys
+		float sf[kMmaK / 8][4];
+#pragma unroll
+		for (int n = 0; n < kMmaK / 8; n++) {
+			sf[n][0] = sf[n][1] = sf[n][2] = sf[n][3] = 0.0f;
+			const __nv_bfloat16 *kr = Ks + (n * 8 + g) * LQ + 2 * t;
+#pragma unroll
+			for (int kk = 0; kk < NK; kk++) {
+				uint32_t bf[2] = {*(const uint32_t *)(kr + kk * 16), *(const uint32_t *)(kr + kk * 16 + 8)};
+				presto_k::mma_16816(sf[n], qf[kk], bf, sf[n]);
+			}
+		}
+		// scale, bias and mask; the rows' maxima over this tile
+		float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+		for (int n = 0; n < kMmaK / 8; n++)
+#pragma unroll
+			for (int e = 0; e < 4; e++) {
+				int r = e >> 1, j = k0 + n * 8 + 2 * t + (e & 1);
+				float s;
+				if (j < Tk) {
+					s = sf[n][e] * scale;
+					if (bias && tq[r] < Tq)
+						s += bias[((size_t)h * Tq + tq[r]) * Tk + j];
+					if (key_mask && key_mask[(size_t)b * Tk + j] == 0.0f)
+						s += -FLT_MAX;
+				} else {
+					s = -INFINITY;
+				}
+				sf[n][e] = s;
+				mx[r] = fmaxf(mx[r], s);
+			}
+		float corr[2];
+#pragma unroll
+		for (int r = 0; r < 2; r++) {
+			mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+			mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+			float mn = fmaxf(m[r], mx[r]);  // finite: a tile holds at least one key
+			corr[r] = expf(m[r] - mn);
+			m[r] = mn;
+			l[r] *= corr[r];
+		}
+#pragma unroll
+		for (int n = 0; n < ND; n++) {
+			of[n][0] *= corr[0], of[n][1] *= corr[0];
+			of[n][2] *= corr[1], of[n][3] *= corr[1];
+		}
+		// P = exp(S - m) in bf16 as A fragments, O += P V
+#pragma unroll
+		for (int kk = 0; kk < kMmaK / 16; kk++) {
+			float p[2][4];
+#pragma unroll
+			for (int hh = 0; hh < 2; hh++)
+#pragma unroll
+				for (int e = 0; e < 4; e++) {
+					float pv = expf(sf[2 * kk + hh][e] - m[e >> 1]);  // 0 past the keys (-inf)
+					p[hh][e] = pv;
+					l[e >> 1] += pv;
+				}
+			uint32_t pa[4] = {presto_k::pack_bf16x2(p[0][0], p[0][1]), presto_k::pack_bf16x2(p[0][2], p[0][3]),
+					  presto_k::pack_bf16x2(p[1][0], p[1][1]), presto_k::pack_bf16x2(p[1][2], p[1][3])};
+#pragma unroll
+			for (int n = 0; n < ND; n++) {
+				const __nv_bfloat16 *vr = Vt + (n * 8 + g) * LV + kk * 16 + 2 * t;
+				uint32_t bf[2] = {*(const uint32_t *)vr, *(const uint32_t *)(vr + 8)};
+				presto_k::mma_16816(of[n], pa, bf, of[n]);
+			}
+		}
+	}
+#pragma unroll
+	for (int r = 0; r < 2; r++) {
+		l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
+		l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
+	}
+#pragma unroll
+	for (int r = 0; r < 2; r++) {
+		if (tq[r] >= Tq)
+			continue;
+		__nv_bfloat16 *orow = o + ((size_t)b * Tq + tq[r]) * (size_t)H * DH + (size_t)h * DH;
+		float inv = 1.0f / l[r];
+#pragma unroll
+		for (int n = 0; n < ND; n++) {
+			orow[n * 8 + 2 * t] = __float2bfloat16(of[n][2 * r] * inv);
+			orow[n * 8 + 2 * t + 1] = __float2bfloat16(of[n][2 * r + 1] * inv);
+		}
+	}
+}
+
+template <int DH>
+int attention_mma_dh(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v,
+		     int B, int Tq, int Tk, int H, int KVH, int qs, int ks, int vs, float scale, const float *bias,
+		     const float *key_mask, void *stream)
+{
+	size_t smem = mma_smem<DH>();
+	static size_t opted;
+	if (smem > 48 * 1024 && smem > opted) {
+		cudaError_t e = cudaFuncSetAttribute((const void *)attn_mma_kernel<DH>,
+						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+		if (e != cudaSuccess)
+			return (int)e;
+		opted = smem;
+	}
+	dim3 grid((Tq + kMmaQ - 1) / kMmaQ, H, B);
+	PRESTO_LAUNCH(grid, 128, smem, stream, attn_mma_kernel<DH>)(o, q, k, v, Tq, Tk, H, KVH, qs, ks, vs, scale,
+								       bias, key_mask);
+	return presto_k::last_error();
+}
+
+int attention_mma(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v, int B,
+		  int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
+		  const float *key_mask, void *stream)
+{
+#define PRESTO_ATTN_MMA(D)                                                                                            \
+	case D:                                                                                                       \
+		return attention_mma_dh<D>(o, q, k, v, B, Tq, Tk, H, KVH, qs, ks, vs, scale, bias, key_mask, stream)
+	switch (Dh) {
+		PRESTO_ATTN_MMA(16);
+		PRESTO_ATTN_MMA(32);
+		PRESTO_ATTN_MMA(48);
+		PRESTO_ATTN_MMA(64);
+		PRESTO_ATTN_MMA(80);
+		PRESTO_ATTN_MMA(96);
+		PRESTO_ATTN_MMA(112);
+		PRESTO_ATTN_MMA(128);
+	}
+#undef PRESTO_ATTN_MMA
+	return (int)cudaErrorInvalidValue;
+}
+
+// $PRESTO_CUDA_ATTN=mma: the bf16 attention through mma.sync (attn_mma_kernel)
+// instead of wmma (attn_tc_kernel), for the lent GPU to measure and check
+bool attention_use_mma()
+{
+	const char *e = getenv("PRESTO_CUDA_ATTN");  // (read at each call: the tests switch it)
+	return e && !strcmp(e, "mma");
+}
+
 template <class T>
 int attention(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs, int ks,
 	      int vs, float scale, const float *bias, const float *key_mask, void *stream)
@@ -349,8 +566,9 @@ extern "C" int presto_cuda_attention_forward_bf16(void *o, const void *q, const 
 	typedef __nv_bfloat16 bf;
 	if (B > 0 && Tq > 0 && Tk > 0 && H > 0 && KVH > 0 && H % KVH == 0 && Dh % 16 == 0 && Dh <= 128 && B <= 65535 &&
 	    H <= 65535)
-		return attention_tc((bf *)o, (const bf *)q, (const bf *)k, (const bf *)v, B, Tq, Tk, H, KVH, Dh, qs, ks, vs,
-				    scale, bias, key_mask, stream);
+		return (attention_use_mma() ? attention_mma : attention_tc)((bf *)o, (const bf *)q, (const bf *)k,
+									      (const bf *)v, B, Tq, Tk, H, KVH, Dh, qs,
+									      ks, vs, scale, bias, key_mask, stream);
 	return attention((bf *)o, (const bf *)q, (const bf *)k, (const bf *)v, B, Tq, Tk, H, KVH, Dh, qs, ks, vs, scale,
 			 bias, key_mask, stream);
 }

@@ -4,6 +4,8 @@
 #ifndef PRESTO_KERNELS_LAUNCH_H
 #define PRESTO_KERNELS_LAUNCH_H
 
+#include <stdint.h>
+
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -95,6 +97,33 @@ __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float
 template <class T> __device__ __forceinline__ T from_f(float v);
 template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
 template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) { return __float2bfloat16(v); }
+
+/* Tensor cores without wmma: d = a b + c for the 16 x 8 x 16 bf16 shape with
+ * fp32 accumulators (mma.sync m16n8k16), the fragments in the PTX ISA's
+ * register layout (lane = 4 g + t; A: a[0] row g cols 2t, 2t+1; a[1] row g+8;
+ * a[2] row g cols 2t+8, 2t+9; a[3] row g+8 cols 2t+8..; B: b[0] k 2t, 2t+1 of
+ * column g, b[1] k 2t+8..; C, D: [0..1] row g cols 2t, 2t+1, [2..3] row g+8;
+ * in each 32-bit register the lower half holds the lower index). A warp
+ * collective: all 32 lanes, converged. */
+__device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4])
+{
+#ifdef PRESTO_CUDA_EMU
+	presto_emu::mma_16816_bf16(d, a, b, c);
+#else
+	asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
+		     "{%8, %9}, {%10, %11, %12, %13};\n"
+		     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+		     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
+		       "f"(c[3]));
+#endif
+}
+
+/* two floats as a bf16 pair in a register (lo in the lower half) */
+__device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi)
+{
+	return (uint32_t)__bfloat16_as_ushort(__float2bfloat16(lo)) |
+	       (uint32_t)__bfloat16_as_ushort(__float2bfloat16(hi)) << 16;
+}
 
 /* sum and max over the 32 lanes of a warp (every lane gets it) */
 __device__ __forceinline__ float warp_sum(float v)

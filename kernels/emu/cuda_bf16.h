@@ -32,4 +32,12 @@ static inline __nv_bfloat16 __float2bfloat16(float f)
 	return h;
 }
 
+static inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.x; }
+static inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u)
+{
+	__nv_bfloat16 h;
+	h.x = u;
+	return h;
+}
+
 #endif

@@ -251,6 +251,54 @@ void run_block(int n)
 
 }  // namespace
 
+static float bf16_lo(uint32_t v) { uint32_t u = v << 16; float f; memcpy(&f, &u, 4); return f; }
+static float bf16_hi(uint32_t v) { uint32_t u = v & 0xffff0000u; float f; memcpy(&f, &u, 4); return f; }
+
+// The m16n8k16 fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16"):
+// lane = 4 g + t. A (16 x 16, row): a[0] = (g, 2t..2t+1), a[1] = (g+8, 2t..),
+// a[2] = (g, 2t+8..), a[3] = (g+8, 2t+8..), the lower half the lower column.
+// B (16 x 8, col): b[0] = (k 2t..2t+1, n g), b[1] = (k 2t+8.., n g).
+// C, D (16 x 8): c[0..1] = (g, 2t..2t+1), c[2..3] = (g+8, 2t..2t+1).
+void mma_16816_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4])
+{
+	uint64_t pa0[32], pa1[32], pb[32], pc0[32], pc1[32], v;
+	warp_collective(0xffffffffu, (uint64_t)a[0] | (uint64_t)a[1] << 32, pa0);
+	warp_collective(0xffffffffu, (uint64_t)a[2] | (uint64_t)a[3] << 32, pa1);
+	warp_collective(0xffffffffu, (uint64_t)b[0] | (uint64_t)b[1] << 32, pb);
+	memcpy(&v, c, 8);
+	warp_collective(0xffffffffu, v, pc0);
+	memcpy(&v, c + 2, 8);
+	warp_collective(0xffffffffu, v, pc1);
+	float A[16][16], B[16][8], C[16][8];
+	for (int l = 0; l < 32; l++) {
+		int g = l >> 2, t = l & 3;
+		uint32_t r[4] = {(uint32_t)pa0[l], (uint32_t)(pa0[l] >> 32), (uint32_t)pa1[l], (uint32_t)(pa1[l] >> 32)};
+		for (int i = 0; i < 4; i++) {
+			int row = g + (i & 1) * 8, col = 2 * t + (i >> 1) * 8;
+			A[row][col] = bf16_lo(r[i]);
+			A[row][col + 1] = bf16_hi(r[i]);
+		}
+		uint32_t rb[2] = {(uint32_t)pb[l], (uint32_t)(pb[l] >> 32)};
+		for (int i = 0; i < 2; i++) {
+			B[2 * t + 8 * i][g] = bf16_lo(rb[i]);
+			B[2 * t + 8 * i + 1][g] = bf16_hi(rb[i]);
+		}
+		float cc[4];
+		memcpy(cc, &pc0[l], 8);
+		memcpy(cc + 2, &pc1[l], 8);
+		for (int i = 0; i < 4; i++)
+			C[g + (i >> 1) * 8][2 * t + (i & 1)] = cc[i];
+	}
+	int g = (int)lane_id() >> 2, t = (int)lane_id() & 3;
+	for (int i = 0; i < 4; i++) {
+		int row = g + (i >> 1) * 8, col = 2 * t + (i & 1);
+		float acc = C[row][col];
+		for (int k = 0; k < 16; k++)
+			acc += A[row][k] * B[k][col];
+		d[i] = acc;
+	}
+}
+
 // cuda_pipeline.h: a copy is issued now and done when a wait covers its
 // batch, so that reading the destination before the wait reads what was
 // there before (as a GPU may)

@@ -58,6 +58,10 @@ void syncwarp(unsigned mask);
  * the caller's v) */
 void warp_collective(unsigned mask, uint64_t v, uint64_t all[32]);
 unsigned lane_id();
+/* mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (a warp collective):
+ * each lane's fragments in the PTX ISA's register layout, d = a b + c with
+ * the products summed in fp32 in k order */
+void mma_16816_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
 void *dynamic_smem();
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -98,6 +98,12 @@ bench() {
 				run presto-ls-conv-$conv -m "$M/sao1" --seconds 32 --sampler presto -n 4 --cfg 1 --keep 0.6 --runs 3
 			)
 		done
+		# the bf16 attention through mma.sync instead of wmma
+		(
+			export PRESTO_CUDA_ATTN=mma
+			run sao1-attn-mma -m "$M/sao1" --seconds 47.55 --runs 2
+			run presto-ls-attn-mma -m "$M/sao1" --seconds 32 --sampler presto -n 4 --cfg 1 --keep 0.6 --runs 3
+		)
 		# SAO Small: 8 pingpong steps, 11.9 s
 		run saos -m "$M/saos" --seconds 11.89 --sampler pingpong -n 8 --cfg 1 --runs 5
 	} > "$OUT/bench.log" 2>&1

@@ -107,5 +107,12 @@ int main(void)
 				   " \"global_cond_dim\": 8, \"attn_kwargs\": {\"qk_norm\": \"l2\"},"
 				   " \"ff_kwargs\": {\"mult\": 1, \"no_bias\": true}}",
 		  1, 6, 0, 1, NULL);
+	/* the bf16 attention through mma.sync (PRESTO_CUDA_ATTN=mma) */
+	setenv("PRESTO_CUDA_ATTN", "mma", 1);
+	test_case("sao-like, mma.sync attention", "{\"io_channels\": 3, \"embed_dim\": 128, \"depth\": 3, \"num_heads\": 2,"
+			      " \"cond_token_dim\": 64, \"global_cond_dim\": 24, \"project_cond_tokens\": false,"
+			      " \"ff_kwargs\": {\"mult\": 2}}",
+		  2, 37, 3, 1, skip_mid);
+	unsetenv("PRESTO_CUDA_ATTN");
 	return check_status();
 }

@@ -192,6 +192,13 @@ static void test_gemm_bf16(int N, int In, int O)
 
 /* q, k, v inside packed rows (strides qs, ks, vs), optional bias and key
  * mask (item 1's keys all masked when mask == 2) */
+/* the bf16 tensor-core attention kernel chosen by PRESTO_CUDA_ATTN, for labels */
+static const char *attn_variant(void)
+{
+	const char *e = getenv("PRESTO_CUDA_ATTN");
+	return e && !strcmp(e, "mma") ? " (mma.sync)" : "";
+}
+
 static void test_attention(int B, int Tq, int Tk, int H, int KVH, int Dh, int with_bias, int mask, int bf16)
 {
 	int qs = H * Dh + 3, ks = 2 * KVH * Dh + 1, vs = ks;
@@ -210,7 +217,7 @@ static void test_attention(int B, int Tq, int Tk, int H, int KVH, int Dh, int wi
 				 mask ? km : NULL);
 	float *dbias = dev(bias, (size_t)H * Tq * Tk), *dkm = dev(km, (size_t)B * Tk);
 	char what[128];
-	snprintf(what, sizeof what, "attention%s B%d Tq%d Tk%d H%d/%d Dh%d%s%s", bf16 ? " bf16" : "", B, Tq, Tk, H, KVH,
+	snprintf(what, sizeof what, "attention%s%s B%d Tq%d Tk%d H%d/%d Dh%d%s%s", bf16 ? " bf16" : "", attn_variant(), B, Tq, Tk, H, KVH,
 		 Dh, with_bias ? " bias" : "", mask == 2 ? " mask (one item all masked)" : mask ? " mask" : "");
 	int rc;
 	float *res;
@@ -249,7 +256,8 @@ static void test_attention_aligned(int B, int Tq, int Tk, int H, int KVH, int Dh
 						    qs, ks, ks, scale, NULL, NULL, NULL);
 	float *res = widen(dout, no);
 	char what[128];
-	snprintf(what, sizeof what, "attention bf16 aligned B%d Tq%d Tk%d H%d/%d Dh%d", B, Tq, Tk, H, KVH, Dh);
+	snprintf(what, sizeof what, "attention bf16%s aligned B%d Tq%d Tk%d H%d/%d Dh%d", attn_variant(), B, Tq, Tk, H,
+		 KVH, Dh);
 	CHECK(rc == 0, "%s: launch (%d)", what, rc);
 	compare(what, res, o, no, 8e-3);
 	cudaFree(dq), cudaFree(dkv), cudaFree(dout), cudaFree(res);
@@ -428,13 +436,21 @@ int main(void)
 	test_attention(1, 19, 19, 4, 4, 16, 1, 1, 0);
 	test_attention(1, 9, 70, 2, 1, 80, 0, 0, 0);
 	test_attention(1, 3, 33, 1, 1, 256, 0, 0, 0);
-	test_attention(2, 37, 37, 4, 4, 32, 0, 0, 1);
-	test_attention(2, 21, 5, 8, 2, 64, 1, 1, 1);
-	/* tensor cores: several query and key tiles, Dh 128, an item all masked */
-	test_attention(2, 130, 150, 2, 1, 64, 1, 2, 1);
-	test_attention(1, 70, 65, 2, 2, 128, 0, 0, 1);
+	/* bf16 on tensor cores: wmma (the default), then mma.sync (PRESTO_CUDA_ATTN=mma) */
+	for (int v = 0; v < 2; v++) {
+		if (v)
+			setenv("PRESTO_CUDA_ATTN", "mma", 1);
+		test_attention(2, 37, 37, 4, 4, 32, 0, 0, 1);
+		test_attention(2, 21, 5, 8, 2, 64, 1, 1, 1);
+		/* several query and key tiles, Dh 128, an item all masked */
+		test_attention(2, 130, 150, 2, 1, 64, 1, 2, 1);
+		test_attention(1, 70, 65, 2, 2, 128, 0, 0, 1);
+		test_attention(1, 33, 70, 3, 3, 80, 1, 0, 1);
+		/* strides and pointers that allow 16-byte staging loads */
+		test_attention_aligned(2, 70, 90, 4, 2, 64);
+	}
+	unsetenv("PRESTO_CUDA_ATTN");
 	/* bf16 with Dh not a multiple of 16: the CUDA-core kernel */
-	test_attention_aligned(2, 70, 90, 4, 2, 64);
 	test_attention(1, 19, 33, 2, 1, 40, 1, 1, 1);
 	test_rope_qknorm(13, 4, 32, 32, 0, 0);
 	test_rope_qknorm(13, 4, 64, 32, 1, 0);
