@@ -108,6 +108,10 @@ __global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int 
 // residual units' first convolution, whose output feeds only that Snake.
 // Output row t lands at row t ldy (elements) of y or ys; tap k's weights at
 // w + k wstride (a transposed convolution's phases read theirs backwards).
+// With xf, the input is fp32 rows instead (x unused) and the Snake before the
+// convolution (ia, iib) is applied as they are staged: rows outside
+// [0, Tin) of the input (row0 is the input row of xf's row 0) read as zeros,
+// so such an input needs no margins.
 constexpr int kTileT = 128, kChunk = 32, kLd = 48;
 
 // the shared memory of one stage: the input rows and the weight rows of a chunk
@@ -140,7 +144,8 @@ template <int WC, int ST>
 __global__ void __launch_bounds__(128 * WC)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
 		       int Cout, int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa,
-		       const float *sib, int ldy, ptrdiff_t wstride)
+		       const float *sib, int ldy, ptrdiff_t wstride, const float *xf, const float *ia, const float *iib,
+		       int row0, int Tin)
 {
 	using namespace nvcuda;
 	constexpr int TC = 64 * WC;
@@ -163,7 +168,24 @@ __global__ void __launch_bounds__(128 * WC)
 		__nv_bfloat16 *xs = sm + st * stage_elems, *ws = xs + (size_t)span * kLd;
 		for (int v = threadIdx.x; v < span * (kChunk / 8); v += blockDim.x) {
 			int r = v / (kChunk / 8), c = v % (kChunk / 8) * 8;
-			stage16<ST>(xs + r * kLd + c, xb + (ptrdiff_t)r * Cin + ci0 + c);
+			if (!xf) {
+				stage16<ST>(xs + r * kLd + c, xb + (ptrdiff_t)r * Cin + ci0 + c);
+				continue;
+			}
+			// fp32 rows through the Snake, 8 channels at a time (plain stores)
+			ptrdiff_t tr = (ptrdiff_t)tb - pad + r;
+			uint4 packed = {0, 0, 0, 0};
+			if (row0 + tr >= 0 && row0 + tr < Tin) {
+				const float4 *src = (const float4 *)(xf + tr * Cin + ci0 + c);
+				float4 lo = src[0], hi = src[1];
+				float f[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+				int ch = ci0 + c;
+				packed.x = presto_k::pack_bf16x2(snake_f(f[0], ia[ch], iib[ch]), snake_f(f[1], ia[ch + 1], iib[ch + 1]));
+				packed.y = presto_k::pack_bf16x2(snake_f(f[2], ia[ch + 2], iib[ch + 2]), snake_f(f[3], ia[ch + 3], iib[ch + 3]));
+				packed.z = presto_k::pack_bf16x2(snake_f(f[4], ia[ch + 4], iib[ch + 4]), snake_f(f[5], ia[ch + 5], iib[ch + 5]));
+				packed.w = presto_k::pack_bf16x2(snake_f(f[6], ia[ch + 6], iib[ch + 6]), snake_f(f[7], ia[ch + 7], iib[ch + 7]));
+			}
+			*(uint4 *)(xs + r * kLd + c) = packed;
 		}
 		for (int v = threadIdx.x; v < K * TC * (kChunk / 8); v += blockDim.x) {
 			int kr = v / (kChunk / 8), c = v % (kChunk / 8) * 8, k = kr / TC, co = kr % TC;
@@ -262,10 +284,16 @@ size_t conv_tc_bytes(int Cout, int K, int dil)
 	return smem <= 220 * 1024 ? smem : 0;
 }
 
+// the fp32 input of conv_tc_kernel (xf, ia, iib, row0, Tin; xf NULL: bf16 rows)
+struct conv_in32 {
+	const float *xf = nullptr, *ia = nullptr, *iib = nullptr;
+	int row0 = 0, Tin = 0;
+};
+
 // launch conv_tc_kernel over T output rows (arguments as the kernel's)
 int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin, int Cout,
 	    int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa, const float *sib, int ldy,
-	    ptrdiff_t wstride, void *s)
+	    ptrdiff_t wstride, void *s, const conv_in32 &in = conv_in32())
 {
 	int wc = conv_tc_wc(Cout);
 	size_t smem = conv_tc_bytes(Cout, K, dil);
@@ -285,7 +313,8 @@ int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const floa
 	dim3 grid((T + kTileT - 1) / kTileT, Cout / (64 * wc));
 #define PRESTO_CONV_TC(WC_, ST_)                                                                                      \
 	PRESTO_LAUNCH(grid, 128 * WC_, smem, s, conv_tc_kernel<WC_, ST_>)(y, x, w, b, T, Cin, Cout, K, dil, pad,       \
-									   accumulate, ys, sa, sib, ldy, wstride)
+									   accumulate, ys, sa, sib, ldy, wstride, in.xf,  \
+									   in.ia, in.iib, in.row0, in.Tin)
 	if (wc == 2 && st == 2)
 		PRESTO_CONV_TC(2, 2);
 	else if (wc == 2)
@@ -440,19 +469,24 @@ bool conv_tc_transposed_ok(const presto_cuda_vae *g, const gconv *cv)
 // starting from the bias (bias added too). With sn (conv_tc_ok only): the
 // Snake sn of the output, as bf16 rows into the buffer ys instead of y.
 int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate, void *s, int *Tout_out,
-	 const void *in = nullptr, const gsnake *sn = nullptr, void *ys = nullptr)
+	 const void *in = nullptr, const gsnake *sn = nullptr, void *ys = nullptr, const float *xf = nullptr,
+	 const gsnake *sn_in = nullptr)
 {
 	const void *x = rows(g, in ? (void *)in : g->s, cv->cin, g->at);
 	size_t wk = (size_t)cv->cout * cv->cin * esize(g->at);
 	if (!cv->transposed) {
 		int Tout = (Tin + 2 * cv->pad - cv->dil * (cv->k - 1) - 1) / cv->stride + 1;
 		*Tout_out = Tout;
+		conv_in32 in32;
+		if (xf)
+			in32.xf = xf, in32.ia = sn_in->a, in32.iib = sn_in->ib, in32.row0 = 0, in32.Tin = Tin;
 		if (conv_tc_ok(g, cv, Tin))
 			return conv_tc(y, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)cv->w, cv->b, Tout, cv->cin,
 				       cv->cout, cv->k, cv->dil, cv->pad, accumulate,
 				       sn ? (__nv_bfloat16 *)rows(g, ys, cv->cout, PRESTO_CUDA_BF16) : nullptr,
-				       sn ? sn->a : nullptr, sn ? sn->ib : nullptr, cv->cout, (ptrdiff_t)cv->cout * cv->cin, s);
-		if (sn)
+				       sn ? sn->a : nullptr, sn ? sn->ib : nullptr, cv->cout, (ptrdiff_t)cv->cout * cv->cin, s,
+				       in32);
+		if (sn || xf)
 			return (int)cudaErrorInvalidValue;
 		if (!accumulate)
 			PRESTO_K_TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
@@ -486,11 +520,17 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 			float *yb = y + ((size_t)u0 * st + ph - cv->pad) * cv->cout;
 			const __nv_bfloat16 *wl =
 				(const __nv_bfloat16 *)cv->w + (size_t)(ph + (kp - 1) * st) * cv->cout * cv->cin;
+			conv_in32 in32;
+			if (xf)
+				in32.xf = xf + (size_t)u0 * cv->cin, in32.ia = sn_in->a, in32.iib = sn_in->ib, in32.row0 = u0,
+				in32.Tin = Tin;
 			PRESTO_K_TRY(conv_tc(yb, xb, wl, cv->b, u1 - u0, cv->cin, cv->cout, kp, 1, kp - 1, 0, nullptr, nullptr,
-					     nullptr, st * cv->cout, -(ptrdiff_t)st * cv->cout * cv->cin, s));
+					     nullptr, st * cv->cout, -(ptrdiff_t)st * cv->cout * cv->cin, s, in32));
 		}
 		return 0;
 	}
+	if (xf)
+		return (int)cudaErrorInvalidValue;
 	PRESTO_K_TRY(fill_bias(y, cv->b, Tout, cv->cout, s));
 	for (int k = 0; k < cv->k; k++) {
 		// output rows t st + k - pad in [0, Tout)
@@ -662,15 +702,16 @@ static int stage_input(presto_cuda_vae *g, const float *z, int C, int T, float s
 static int residual(presto_cuda_vae *g, const gres &u, int T, void *s)
 {
 	int Tn;
-	PRESTO_K_TRY(snake(g, &u.s1, g->x, T, s));
-	if (conv_tc_ok(g, &u.c1, T) && u.s2.c == u.c1.cout) {
-		// the second Snake in the first convolution's epilogue, its bf16
-		// rows in the y buffer (twice the room they need): no fp32 output
-		// written and read back
+	if (conv_tc_ok(g, &u.c1, T) && u.s2.c == u.c1.cout && u.s1.c == u.c1.cin) {
+		// the first Snake as the first convolution stages its fp32 input,
+		// the second in its epilogue, its bf16 rows in the y buffer (twice
+		// the room they need): neither Snake's output makes a round trip
+		// through memory
 		PRESTO_K_TRY(zero_margins(g, g->y, u.c1.cout, T, PRESTO_CUDA_BF16, s));
-		PRESTO_K_TRY(conv(g, &u.c1, nullptr, T, false, s, &Tn, nullptr, &u.s2, g->y));
+		PRESTO_K_TRY(conv(g, &u.c1, nullptr, T, false, s, &Tn, nullptr, &u.s2, g->y, g->x, &u.s1));
 		return conv(g, &u.c2, g->x, T, true, s, &Tn, g->y);
 	}
+	PRESTO_K_TRY(snake(g, &u.s1, g->x, T, s));
 	PRESTO_K_TRY(conv(g, &u.c1, g->y, T, false, s, &Tn));
 	PRESTO_K_TRY(snake(g, &u.s2, g->y, T, s));
 	return conv(g, &u.c2, g->x, T, true, s, &Tn);
@@ -721,8 +762,17 @@ extern "C" int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const fl
 	PRESTO_K_TRY(conv(g, &g->d_in, g->x, T, false, s, &Tn));
 	T = Tn;
 	for (const gblock &b : g->blk) {
-		PRESTO_K_TRY(snake(g, &b.act, g->x, T, s));
-		PRESTO_K_TRY(conv(g, &b.conv, g->x, T, false, s, &Tn));
+		if (conv_tc_transposed_ok(g, &b.conv) && b.act.c == b.conv.cin) {
+			// the Snake as the phases stage their fp32 input; the output
+			// in the y buffer, which becomes the residual stream
+			PRESTO_K_TRY(conv(g, &b.conv, g->y, T, false, s, &Tn, nullptr, nullptr, nullptr, g->x, &b.act));
+			float *t = g->x;
+			g->x = g->y;
+			g->y = t;
+		} else {
+			PRESTO_K_TRY(snake(g, &b.act, g->x, T, s));
+			PRESTO_K_TRY(conv(g, &b.conv, g->x, T, false, s, &Tn));
+		}
 		T = Tn;
 		for (const gres &u : b.ru)
 			PRESTO_K_TRY(residual(g, u, T, s));

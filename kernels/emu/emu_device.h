@@ -34,8 +34,11 @@
 #define __align__(n) __attribute__((aligned(n)))
 #define __constant__ static
 
-struct uint4 {
+struct __attribute__((aligned(16))) uint4 {
 	unsigned x, y, z, w;
+};
+struct __attribute__((aligned(16))) float4 {
+	float x, y, z, w;
 };
 
 struct dim3 {
