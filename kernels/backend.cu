@@ -25,12 +25,12 @@ namespace {
 // captured on the second forward of that key (the first sizes the
 // activations and lets cuBLAS choose its kernels outside any capture).
 struct graph_key {
-	int B = -1, T = -1, S = -1, has_global = 0, has_mask = 0;
+	int B = -1, T = -1, S = -1, has_global = 0, has_mask = 0, reuse = 0;
 	unsigned char mask[256] = {0};  // the block mask (depth <= 256)
 	bool operator==(const graph_key &o) const
 	{
 		return B == o.B && T == o.T && S == o.S && has_global == o.has_global && has_mask == o.has_mask &&
-		       !memcmp(mask, o.mask, sizeof mask);
+		       reuse == o.reuse && !memcmp(mask, o.mask, sizeof mask);
 	}
 };
 
@@ -66,6 +66,7 @@ struct runner {
 	io cur;               // dit_begin's shape and conditioning
 	float scale = 1;
 	bool begun = false;
+	bool fresh = false;   // no forward since dit_begin
 };
 
 void drop_graphs(runner *r)
@@ -77,23 +78,24 @@ void drop_graphs(runner *r)
 	}
 }
 
-graph_key make_key(int B, int T, int S, int has_global, const unsigned char *mask, int depth)
+graph_key make_key(int B, int T, int S, int has_global, const unsigned char *mask, int depth, int reuse)
 {
 	graph_key k;
-	k.B = B, k.T = T, k.S = S, k.has_global = has_global, k.has_mask = mask != nullptr;
+	k.B = B, k.T = T, k.S = S, k.has_global = has_global, k.has_mask = mask != nullptr, k.reuse = reuse;
 	for (int i = 0; mask && i < depth && i < 256; i++)
 		k.mask[i] = mask[i] ? 1 : 0;
 	return k;
 }
 
-// the forward on r's buffers: replayed, captured then replayed, or run
+// the forward on r's buffers: replayed, captured then replayed, or run;
+// reuse: the context is the last forward's (its keys and values are kept)
 int forward(runner *r, float *o2, float *x2, float *t2, float *c2, float *g2, int S, int B2, int T,
-	    const unsigned char *mask)
+	    const unsigned char *mask, int reuse)
 {
 	cudaStream_t s = r->stream;
 	if (!r->graphs || (mask && r->c.depth > 256))  // (a key holds 256 blocks' mask)
-		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s);
-	graph_key key = make_key(B2, T, S, g2 != nullptr, mask, r->c.depth);
+		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, reuse, s);
+	graph_key key = make_key(B2, T, S, g2 != nullptr, mask, r->c.depth, reuse);
 	graph_entry *e = nullptr;
 	for (graph_entry &c : r->ge)
 		if (c.seen && c.key == key)
@@ -108,11 +110,12 @@ int forward(runner *r, float *o2, float *x2, float *t2, float *c2, float *g2, in
 		*e = graph_entry();
 		e->key = key;
 		e->seen = 1;
-		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s);
+		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, reuse, s);
 	}
 	cudaGraph_t graph = nullptr;
 	cudaError_t ce = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
-	int rc = ce == cudaSuccess ? presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s) : (int)ce;
+	int rc = ce == cudaSuccess ? presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, reuse, s)
+				     : (int)ce;
 	if (ce == cudaSuccess) {
 		cudaError_t ee = cudaStreamEndCapture(s, &graph);
 		if (!rc)
@@ -126,7 +129,7 @@ int forward(runner *r, float *o2, float *x2, float *t2, float *c2, float *g2, in
 		cudaGetLastError();
 		e->exec = nullptr;
 		r->graphs = false;
-		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, s);
+		return presto_cuda_dit_forward(r->g, o2, x2, t2, c2, S, g2, B2, T, mask, reuse, s);
 	}
 	return (int)cudaGraphLaunch(e->exec, s);
 }
@@ -266,9 +269,9 @@ int put_cond(runner *r, const io &b, const float *cross, const float *neg, const
 	return (int)e;
 }
 
-int run_forward(runner *r, const io &b, const unsigned char *mask)
+int run_forward(runner *r, const io &b, const unsigned char *mask, int reuse)
 {
-	int rc = forward(r, b.o2, b.x2, b.t2, b.S ? b.c2 : nullptr, b.ng ? b.g2 : nullptr, b.S, b.B2, b.T, mask);
+	int rc = forward(r, b.o2, b.x2, b.t2, b.S ? b.c2 : nullptr, b.ng ? b.g2 : nullptr, b.S, b.B2, b.T, mask, reuse);
 	note_memory();
 	return rc;
 }
@@ -293,7 +296,7 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 	if (e != cudaSuccess)
 		return (int)e;
 	PRESTO_K_TRY(put_cond(r, b, cross, neg, global));
-	PRESTO_K_TRY(run_forward(r, b, block_mask));
+	PRESTO_K_TRY(run_forward(r, b, block_mask, 0));
 	r->host.resize(b.k * nx);
 	e = cudaMemcpyAsync(r->host.data(), b.o2, sizeof(float) * b.k * nx, cudaMemcpyDeviceToHost, st);
 	if (e == cudaSuccess)
@@ -369,6 +372,7 @@ int b_begin(void *p, const float *cross, const float *neg, int S, const float *g
 	r->cur = b;
 	r->scale = scale;
 	r->begun = true;
+	r->fresh = true;  // the first forward computes the context's keys and values
 	return 0;
 }
 
@@ -393,7 +397,8 @@ int b_forward_dev(void *p, float *out, const float *x, const float *t, const uns
 		}
 		i += n;
 	}
-	PRESTO_K_TRY(run_forward(r, b, block_mask));
+	PRESTO_K_TRY(run_forward(r, b, block_mask, r->fresh ? 0 : 1));
+	r->fresh = false;
 	presto_step s = {};
 	s.n = b.nx, s.out = out, s.a = b.o2;
 	if (b.cfg) {  // out = uncond + (cond - uncond) * scale, as on the host

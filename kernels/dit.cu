@@ -131,6 +131,7 @@ struct presto_cuda_dit {
 	std::vector<gblock> blocks;
 	// activations, for the shape (B, T, S) they were sized for
 	int aB = -1, aT = -1, aS = -1;
+	bool kv_valid = false;  // kv holds every block's context keys and values of the last context
 	void *act = nullptr;
 	float *h, *xt, *pc, *po, *tf, *te, *ge, *tmp, *ctx32, *kv32;
 	void *xn, *big, *mid, *qkv, *ao, *ctx, *kv;
@@ -228,7 +229,8 @@ int activations(presto_cuda_dit *g, int B, int T, int S)
 	// fp32 parts, then activation-typed parts, each 256-byte aligned
 	size_t f32[] = {N * D, NT * C, NT * C, N * C, B * TF, B * D, B * D, B * D, NS * Ce, NS * Ce};
 	float **fp[] = {&g->h, &g->xt, &g->pc, &g->po, &g->tf, &g->te, &g->ge, &g->tmp, &g->ctx32, &g->kv32};
-	size_t ty[] = {N * D, N * wbig, N * (D > F ? D : F), N * 3 * D, N * D, NS * Ce, NS * 2 * Ce};
+	size_t depth = (size_t)c->depth;
+	size_t ty[] = {N * D, N * wbig, N * (D > F ? D : F), N * 3 * D, N * D, NS * Ce, depth * NS * 2 * Ce};
 	void **tp[] = {&g->xn, &g->big, &g->mid, &g->qkv, &g->ao, &g->ctx, &g->kv};
 	size_t total = 0;
 	for (size_t i = 0; i < sizeof f32 / sizeof f32[0]; i++)
@@ -239,6 +241,7 @@ int activations(presto_cuda_dit *g, int B, int T, int S)
 		cudaFree(g->act);
 	g->act = nullptr;
 	g->aB = g->aT = g->aS = -1;
+	g->kv_valid = false;
 	cudaError_t e = cudaMalloc(&g->act, total);
 	if (e != cudaSuccess) {
 		cudaGetLastError();  // not sticky: the caller may retry smaller
@@ -335,7 +338,7 @@ extern "C" void presto_cuda_dit_free(presto_cuda_dit *g) { delete g; }
 
 extern "C" int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const float *x, const float *t,
 				       const float *cross, int S, const float *global, int B, int T,
-				       const unsigned char *block_mask, void *s)
+				       const unsigned char *block_mask, int reuse_context, void *s)
 {
 	const presto_dit_config *c = &g->c;
 	int C = c->io_channels, D = c->embed_dim, TF = c->timestep_features_dim, Ce = c->cond_embed_dim;
@@ -373,13 +376,26 @@ extern "C" int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const flo
 		PRESTO_K_TRY(lin32(g, g->h + ((size_t)b * T1 + 1) * D, g->xt + (size_t)b * T * C, g->proj_in, nullptr, T, C, D,
 			  0.0f, s));
 
-	// context tokens, once for every block
-	if (S) {
-		int NS = B * S;
+	// context tokens, then every block's context keys and values (after
+	// their qk-norm) into its slot of kv; kept for the forwards that reuse
+	// this context
+	int NS = B * S;
+	size_t kv_slot = (size_t)NS * 2 * Ce;
+	if (S && !(reuse_context && g->kv_valid)) {
 		PRESTO_K_TRY(lin32(g, g->kv32, cross, g->cond_w0, nullptr, NS, c->cond_token_dim, Ce, 0.0f, s));
 		PRESTO_K_TRY(presto_cuda_silu_forward(g->kv32, g->kv32, (size_t)NS * Ce, s));
 		PRESTO_K_TRY(lin32(g, g->ctx32, g->kv32, g->cond_w2, nullptr, NS, Ce, Ce, 0.0f, s));
 		PRESTO_K_TRY(cast(g, g->ctx, g->ctx32, (size_t)NS * Ce, s));
+		g->kv_valid = false;
+		for (int i = 0; i < c->depth; i++) {
+			const gblock *bl = &g->blocks[i];
+			void *kv = at(g, g->kv, i * kv_slot);
+			PRESTO_K_TRY(linw(g, kv, g->wt, g->ctx, bl->ca_kv, nullptr, NS, Ce, 2 * Ce, 0.0f, s));
+			if (c->qk_norm)
+				PRESTO_K_TRY(presto_cuda_qk_norm(kv, g->wt, NS, 2 * Ce, KVH, Dh, c->qk_norm, bl->ca_kw, bl->ca_kb,
+								 s));
+		}
+		g->kv_valid = true;
 	}
 
 	for (int i = 0; i < c->depth; i++) {
@@ -409,13 +425,10 @@ extern "C" int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const flo
 		if (S) {
 			PRESTO_K_TRY(ln(g, g->xn, g->h, bl->ca_g, bl->ca_b, N, s));
 			PRESTO_K_TRY(linw(g, g->qkv, g->wt, g->xn, bl->ca_q, nullptr, N, D, D, 0.0f, s));
-			PRESTO_K_TRY(linw(g, g->kv, g->wt, g->ctx, bl->ca_kv, nullptr, B * S, Ce, 2 * Ce, 0.0f, s));
-			if (c->qk_norm) {
+			if (c->qk_norm)
 				PRESTO_K_TRY(presto_cuda_qk_norm(g->qkv, g->wt, N, D, H, Dh, c->qk_norm, bl->ca_qw, bl->ca_qb, s));
-				PRESTO_K_TRY(presto_cuda_qk_norm(g->kv, g->wt, B * S, 2 * Ce, KVH, Dh, c->qk_norm, bl->ca_kw,
-							bl->ca_kb, s));
-			}
-			PRESTO_K_TRY(attention(g, g->ao, g->qkv, g->kv, at(g, g->kv, Ce), B, T1, S, H, KVH, D, 2 * Ce, 2 * Ce, s));
+			void *kv = at(g, g->kv, i * kv_slot);
+			PRESTO_K_TRY(attention(g, g->ao, g->qkv, kv, at(g, kv, Ce), B, T1, S, H, KVH, D, 2 * Ce, 2 * Ce, s));
 			PRESTO_K_TRY(linw(g, g->h, PRESTO_CUDA_F32, g->ao, bl->ca_out, nullptr, N, D, D, 1.0f, s));
 		}
 		// feed-forward

@@ -100,9 +100,13 @@ void presto_cuda_dit_free(presto_cuda_dit *g);
 /* presto_dit_forward on device buffers: out [B, C, T] = F(x [B, C, T], t [B],
  * cross [B, S, cond_token_dim] or NULL, global [B, G] or NULL); block_mask
  * (host, depth entries, 0 skips the block) or NULL. Activations are sized on
- * the first call of a shape and kept. */
+ * the first call of a shape and kept. The context's keys and values of every
+ * block are computed once and kept: reuse_context says that cross is what
+ * the last forward of this shape had (the sampling loop of one record), so
+ * that they need not be computed again. */
 int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const float *x, const float *t, const float *cross, int S,
-			    const float *global, int B, int T, const unsigned char *block_mask, void *stream);
+			    const float *global, int B, int T, const unsigned char *block_mask, int reuse_context,
+			    void *stream);
 
 /* ---- the Oobleck VAE decoder (kernels/oobleck.cu) ---- */
 

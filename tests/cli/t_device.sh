@@ -131,8 +131,12 @@ if [ -f "$emu" ]; then
 	"$TOOLS/cmpraw" b_all.raw b_cpu.raw 1e-3 > /dev/null && fail "the budget changed nothing"
 	expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" --seconds 0.1 -n 6 -S 7 --budget "$bud" --device cuda \
 		--precision fp32 cond.st
-	grep -q "CUDA emulator: [0-9]* kernel launches, 4 graph launches" "$ERR" ||
-		fail "expected 4 graph launches (6 steps, 2 masks): $(cat "$ERR")"
+	# 6 steps over 2 masks: the first forward computes the context's keys and
+	# values (a key of its own, run directly), then steps 2-3 (mask 1) and
+	# 4-6 (mask 2) each run their key's first forward directly and replay
+	# the graph captured on its second
+	grep -q "CUDA emulator: [0-9]* kernel launches, 3 graph launches" "$ERR" ||
+		fail "expected 3 graph launches (6 steps, 2 masks): $(cat "$ERR")"
 	"$TOOLS/mutstream" dump 0 latent < "$OUT" > b_gpu.raw
 	"$TOOLS/cmpraw" b_cpu.raw b_gpu.raw 1e-5 > cmp.txt || fail "budgeted latent: $(cat cmp.txt)"
 	rm -f b_cpu.raw b_gpu.raw b_all.raw

@@ -65,7 +65,7 @@ static void test_case(const char *label, const char *json, int B, int T, int S, 
 		presto_cuda_dit *g = NULL;
 		int rc = presto_cuda_dit_new(m, bf ? PRESTO_CUDA_BF16 : PRESTO_CUDA_F32, &g);
 		if (!rc)
-			rc = presto_cuda_dit_forward(g, dy, dx, dt, S ? dc : NULL, S, use_global ? dgl : NULL, B, T, mask,
+			rc = presto_cuda_dit_forward(g, dy, dx, dt, S ? dc : NULL, S, use_global ? dgl : NULL, B, T, mask, 0,
 						     NULL);
 		if (!rc)
 			rc = (int)cudaMemcpy(yg, dy, sizeof(float) * nx, cudaMemcpyDeviceToHost);
@@ -73,14 +73,27 @@ static void test_case(const char *label, const char *json, int B, int T, int S, 
 		double rel = norm_error(yg, y, nx, &bad), tol = bf ? 3e-2 : 2e-5;
 		CHECK(!rc && !bad && rel <= tol, "%s, %s weights: normalised error %.2e (tol %.0e)%s (rc %d)", label,
 		      bf ? "bf16" : "fp32", rel, tol, bad ? ", non-finite" : "", rc);
-		/* a second call of the same shape reuses the activations */
+		/* a second call of the same shape reuses the activations; with
+		 * reuse_context it also reuses the context's keys and values, so
+		 * that it ignores a cross buffer changed since */
 		if (!bf && !rc) {
-			rc = presto_cuda_dit_forward(g, dy, dx, dt, S ? dc : NULL, S, use_global ? dgl : NULL, B, T, mask,
+			rc = presto_cuda_dit_forward(g, dy, dx, dt, S ? dc : NULL, S, use_global ? dgl : NULL, B, T, mask, 0,
 						     NULL);
 			float *y2 = vec(nx, 0);
 			cudaMemcpy(y2, dy, sizeof(float) * nx, cudaMemcpyDeviceToHost);
 			CHECK(!rc && !memcmp(y2, yg, sizeof(float) * nx), "%s: a second forward gives the same bits",
 			      label);
+			if (S) {
+				cudaMemset(dc, 0, sizeof(float) * nc);
+				rc = presto_cuda_dit_forward(g, dy, dx, dt, dc, S, use_global ? dgl : NULL, B, T, mask, 1, NULL);
+				cudaMemcpy(y2, dy, sizeof(float) * nx, cudaMemcpyDeviceToHost);
+				CHECK(!rc && !memcmp(y2, yg, sizeof(float) * nx),
+				      "%s: reuse_context keeps the last context's keys and values", label);
+				rc = presto_cuda_dit_forward(g, dy, dx, dt, dc, S, use_global ? dgl : NULL, B, T, mask, 0, NULL);
+				cudaMemcpy(y2, dy, sizeof(float) * nx, cudaMemcpyDeviceToHost);
+				CHECK(!rc && memcmp(y2, yg, sizeof(float) * nx), "%s: without it a new context is used", label);
+				cudaMemcpy(dc, cross, sizeof(float) * nc, cudaMemcpyHostToDevice);
+			}
 			free(y2);
 		}
 		presto_cuda_dit_free(g);
