@@ -4,7 +4,8 @@
 # compute-sanitizer, the benchmarks at real model sizes, the PyTorch
 # reference on the same GPU, and a kernel profile. Run on the device machine
 # from the repository root, after pipelines/gpu/pack.sh here, with .gpu
-# carried; each part fits one device call (10 minutes):
+# carried; each part fits one device call (10 minutes; sanitizer and profile
+# may need one each):
 #
 #   sh pipelines/gpu/run.sh PART...     tests bench reference sanitizer profile
 #                                       (all: tests bench reference)
@@ -134,7 +135,7 @@ profile() { # where the GPU time goes: Nsight Compute, one line per kernel
 		"sao1-2steps --seconds 47.55 -n 2"; do
 		name=${what%% *}
 		args=${what#* }
-		timeout 280 ncu --csv --metrics "$metrics" --log-file "$OUT/ncu-$name.csv" \
+		timeout 250 ncu --csv --metrics "$metrics" --launch-count 1500 --log-file "$OUT/ncu-$name.csv" \
 			"$B"/bin/presto-bench --device cuda -m "$M/sao1" $args --runs 1 --warmup 0 > /dev/null 2>&1
 		echo "== $name (exit $?): presto-bench $args" >> "$OUT/profile.txt"
 		python3 pipelines/gpu/ncu_summary.py "$OUT/ncu-$name.csv" --top 30 >> "$OUT/profile.txt" 2>&1
