@@ -282,6 +282,16 @@ int main(int argc, char **argv)
 				json_object_set_new(o, "device", json_string(used));
 				json_object_set_new(o, "vae_device", json_string(used_vae));
 				json_object_set_new(o, "text_device", json_string(used_t5));
+				json_object_set_new(o, "sampling_loop",
+						    json_string(presto_dit_device_loop(dit) ? "device" : "host"));
+				/* the GPU path's variants this run chose (docs/gpu.md) */
+				json_t *knobs = json_object();
+				static const char *const kn[] = {"PRESTO_DEVICE_LOOP", "PRESTO_CUDA_GRAPHS", "PRESTO_CUDA_CONV",
+								 "PRESTO_CUDA_ATTN"};
+				for (size_t k = 0; k < sizeof kn / sizeof kn[0]; k++)
+					if (getenv(kn[k]))
+						json_object_set_new(knobs, kn[k], json_string(getenv(kn[k])));
+				json_object_set_new(o, "environment", knobs);
 				json_object_set_new(o, "seconds", json_real(seconds));
 				json_object_set_new(o, "latent_frames", json_integer(T));
 				json_object_set_new(o, "sampler", json_string(presto_sampler_name(g.sampler)));
@@ -316,7 +326,8 @@ int main(int argc, char **argv)
 				json_decref(o);
 			} else {
 				printf("model      %s\n", mc.id);
-				printf("device     DiT: %s; VAE: %s; T5: %s\n", used, used_vae, used_t5);
+				printf("device     DiT: %s; VAE: %s; T5: %s; sampling loop on the %s\n", used, used_vae,
+				       used_t5, presto_dit_device_loop(dit) ? "device" : "host");
 				printf("clip       %.2f s (%d latent frames), %s, %d steps, cfg %g, %d of %d blocks\n", seconds,
 				       T, presto_sampler_name(g.sampler), used_steps, g.cfg_scale, kept, depth);
 				printf("load       %.3f s (not in the figures below)\n", t_load);

@@ -51,6 +51,11 @@ void presto_dit_set_device(presto_dit *m, const presto_dit_device *d)
 	m->device = d;
 }
 
+int presto_dit_device_loop(const presto_dit *m)
+{
+	return m->device != NULL;
+}
+
 int presto_latent_frames(const presto_model_config *c, double seconds)
 {
 	int ratio = c->vae.downsampling_ratio > 0 ? c->vae.downsampling_ratio : 1;

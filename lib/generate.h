@@ -54,6 +54,8 @@ typedef struct presto_dit_device {
 /* d NULL: the loop runs on the host (the DiT's forwards may still be
  * accelerated one by one). The model keeps the pointer, not owning it. */
 void presto_dit_set_device(presto_dit *m, const presto_dit_device *d);
+/* 1 when presto_generate runs m's sampling loop on a device */
+int presto_dit_device_loop(const presto_dit *m);
 
 /* Latent frames for a duration: ceil(seconds * sample_rate / ratio), or the
  * model's fixed sample_size / ratio when it has one. */

@@ -31,6 +31,7 @@ tcase "--json: one document, a time per step, the options applied"
 expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 1 --json -n 3 --sampler euler --cfg 1 --keep 0.6
 cp "$OUT" b.json
 json_ok b.json
+grep -q '"sampling_loop": "host"' b.json || fail "the CPU's loop is not on the host"
 for w in '"sampler": "euler"' '"steps": 3' '"cfg": 1.0' '"blocks": 2' '"depth": 3' '"runs": 1' '"encode_s"' \
 	'"sample_s"' '"decode_s"' '"end_to_end_s"' '"real_time_factor"' '"gpu_peak_bytes": null' '"latent_frames": 35'; do
 	expect_out "$w"
@@ -66,6 +67,15 @@ if [ -f "$emu" ]; then
 	expect_out '"vae_device": "cuda:0 presto CUDA emulator'
 	expect_out '"text_device": "cuda:0 presto CUDA emulator'
 	grep -q '"gpu_peak_bytes": [1-9]' "$OUT" || fail "no GPU peak memory"
+	expect_out '"sampling_loop": "device"'
+	expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=1 PRESTO_CUDA_BACKEND="$emu" PRESTO_DEVICE_LOOP=0 \
+		PRESTO_CUDA_CONV=tc64 "$BIN/presto-bench" --seconds 0.1 --runs 1 --warmup 0 -n 2 --json
+	expect_out '"sampling_loop": "host"'
+	expect_out '"PRESTO_CUDA_CONV": "tc64"'
+	expect_out '"PRESTO_DEVICE_LOOP": "0"'
+	expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=1 PRESTO_CUDA_BACKEND="$emu" "$BIN/presto-bench" --seconds 0.1 \
+		--runs 1 --warmup 0 -n 2
+	expect_out "sampling loop on the device"
 else
 	tcase "on the emulator's GPU"
 	skip "no $emu (make emu)"
