@@ -327,6 +327,49 @@ int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const floa
 	return presto_k::last_error();
 }
 
+// A convolution to a few channels (the decoder's last, to audio), stride 1:
+// fp32 input rows [Tin, Cin] (no margins: rows outside read as zeros)
+// through the Snake before it (ia, iib), bf16 weights [K, Cout, Cin], fp32
+// output rows [T, Cout] with the bias. A block stages its 64 frames' input
+// rows (through the Snake, in fp32, rows padded to Cin + 1 floats against
+// bank conflicts) and all the weights in shared memory once; a thread
+// computes one output (frame, channel) at a time. One read of the input:
+// the matrix products it replaces read it once per tap for two outputs.
+constexpr int kNarrowT = 64, kNarrowMax = 8;
+
+size_t conv_narrow_smem(int Cin, int Cout, int K, int dil)
+{
+	return ((size_t)(kNarrowT + (K - 1) * dil) * (Cin + 1) + (size_t)K * Cout * Cin) * 4;
+}
+
+__global__ void __launch_bounds__(256)
+	conv_narrow_kernel(float *y, const float *xf, const float *ia, const float *iib, const __nv_bfloat16 *w,
+			   const float *b, int T, int Tin, int Cin, int Cout, int K, int dil, int pad)
+{
+	PRESTO_DYNAMIC_SMEM(float, xs);  // [span][Cin + 1], then ws [K][Cout][Cin]
+	int tb = blockIdx.x * kNarrowT, span = kNarrowT + (K - 1) * dil, ld = Cin + 1;
+	float *ws = xs + (size_t)span * ld;
+	for (int i = threadIdx.x; i < K * Cout * Cin; i += blockDim.x)
+		ws[i] = __bfloat162float(w[i]);
+	for (int i = threadIdx.x; i < span * Cin; i += blockDim.x) {
+		int r = i / Cin, c = i % Cin, tr = tb - pad + r;
+		xs[r * ld + c] = tr >= 0 && tr < Tin ? snake_f(xf[(size_t)tr * Cin + c], ia[c], iib[c]) : 0.0f;
+	}
+	__syncthreads();
+	for (int o = threadIdx.x; o < kNarrowT * Cout; o += blockDim.x) {
+		int f = o / Cout, co = o % Cout, t = tb + f;
+		if (t >= T)
+			continue;
+		float acc = b ? b[co] : 0.0f;
+		for (int k = 0; k < K; k++) {
+			const float *xr = xs + (f + k * dil) * ld, *wr = ws + ((size_t)k * Cout + co) * Cin;
+			for (int c = 0; c < Cin; c++)
+				acc += xr[c] * wr[c];
+		}
+		y[(size_t)t * Cout + co] = acc;
+	}
+}
+
 template <class T> __global__ void cast_rows_kernel(T *y, const float *x, size_t n)
 {
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
@@ -777,8 +820,26 @@ extern "C" int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const fl
 		for (const gres &u : b.ru)
 			PRESTO_K_TRY(residual(g, u, T, s));
 	}
-	PRESTO_K_TRY(snake(g, &g->d_act, g->x, T, s));
-	PRESTO_K_TRY(conv(g, &g->d_out, g->y, T, false, s, &Tn));
+	const gconv *o = &g->d_out;
+	size_t nsm = conv_narrow_smem(o->cin, o->cout, o->k, o->dil);
+	if (g->at == PRESTO_CUDA_BF16 && conv_mode() != 1 && !o->transposed && o->stride == 1 && o->cout <= kNarrowMax &&
+	    g->d_act.c == o->cin && nsm <= 96 * 1024) {
+		// the last Snake and convolution in one pass over the input
+		Tn = T + 2 * o->pad - o->dil * (o->k - 1);
+		static size_t opted;
+		if (nsm > 48 * 1024 && nsm > opted) {
+			PRESTO_K_TRY((int)cudaFuncSetAttribute((const void *)conv_narrow_kernel,
+							       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)nsm));
+			opted = nsm;
+		}
+		PRESTO_LAUNCH((Tn + kNarrowT - 1) / kNarrowT, 256, nsm, s, conv_narrow_kernel)(
+			g->y, g->x, g->d_act.a, g->d_act.ib, (const __nv_bfloat16 *)o->w, o->b, Tn, T, o->cin, o->cout, o->k,
+			o->dil, o->pad);
+		PRESTO_K_TRY(presto_k::last_error());
+	} else {
+		PRESTO_K_TRY(snake(g, &g->d_act, g->x, T, s));
+		PRESTO_K_TRY(conv(g, &g->d_out, g->y, T, false, s, &Tn));
+	}
 	T = Tn;
 	PRESTO_LAUNCH(grid_for((size_t)g->d_out.cout * T), kThreads, 0, s, tc_to_ct_kernel)(audio, g->y, g->d_out.cout,
 											 T, c->final_tanh);
