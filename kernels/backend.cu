@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <algorithm>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "cuda_backend.h"
@@ -67,6 +69,11 @@ struct runner {
 	float scale = 1;
 	bool begun = false;
 	bool fresh = false;   // no forward since dit_begin
+	// the sampling loop's released vectors (floats, pointer), kept for the
+	// next records: no cudaMalloc or cudaFree (which waits for the device)
+	// per record; reuse is ordered on the stream like all the loop's work
+	std::vector<std::pair<size_t, float *>> pool;
+	std::vector<std::pair<size_t, float *>> live;  // handed out: floats, pointer
 };
 
 void drop_graphs(runner *r)
@@ -210,6 +217,10 @@ void b_dit_free(void *p)
 		return;
 	cudaStreamSynchronize(r->stream);
 	drop_graphs(r);
+	for (auto &b : r->pool)
+		cudaFree(b.second);
+	for (auto &b : r->live)
+		cudaFree(b.second);
 	presto_cuda_dit_free(r->g);
 	cudaFree(r->buf);
 	cudaStreamDestroy(r->stream);
@@ -321,11 +332,30 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 
 int b_alloc(void *p, size_t n, float **out)
 {
+	runner *r = (runner *)p;
+	n = n ? n : 1;
+	for (size_t i = 0; i < r->pool.size(); i++)
+		if (r->pool[i].first == n) {  // a released vector of this size
+			*out = r->pool[i].second;
+			r->pool.erase(r->pool.begin() + (ptrdiff_t)i);
+			r->live.push_back({n, *out});
+			return 0;
+		}
 	*out = nullptr;
-	cudaError_t e = cudaMalloc((void **)out, sizeof(float) * (n ? n : 1));
+	cudaError_t e = cudaMalloc((void **)out, sizeof(float) * n);
+	if (e == cudaErrorMemoryAllocation && !r->pool.empty()) {  // give the pool back and try again
+		cudaGetLastError();
+		cudaStreamSynchronize(r->stream);
+		for (auto &b : r->pool)
+			cudaFree(b.second);
+		r->pool.clear();
+		e = cudaMalloc((void **)out, sizeof(float) * n);
+	}
 	if (e != cudaSuccess) {
 		cudaGetLastError();
 		*out = nullptr;
+	} else {
+		r->live.push_back({n, *out});
 	}
 	note_memory();
 	return (int)e;
@@ -334,8 +364,22 @@ int b_alloc(void *p, size_t n, float **out)
 void b_release(void *p, float *v)
 {
 	runner *r = (runner *)p;
-	cudaStreamSynchronize(r->stream);
-	cudaFree(v);
+	if (!v)
+		return;
+	size_t n = 0;
+	// the size is not passed: the pool remembers it from the allocation
+	for (auto &a : r->live)
+		if (a.second == v)
+			n = a.first;
+	r->live.erase(std::remove_if(r->live.begin(), r->live.end(),
+				     [v](const std::pair<size_t, float *> &a) { return a.second == v; }),
+		      r->live.end());
+	if (!n) {  // not one of ours: free it the slow way
+		cudaStreamSynchronize(r->stream);
+		cudaFree(v);
+		return;
+	}
+	r->pool.push_back({n, v});
 }
 
 int b_step(void *p, const void *step) { return presto_cuda_step(step, ((runner *)p)->stream); }

@@ -374,7 +374,7 @@ void *dynamic_smem() { return smem_buf; }
 
 std::mutex attr_lock;
 // $PRESTO_EMU_STATS: counts on stderr at exit (tests see what ran)
-unsigned long long n_launches, n_graph_launches, n_graph_kernels, n_to_device, n_to_host;
+unsigned long long n_launches, n_graph_launches, n_graph_kernels, n_to_device, n_to_host, n_allocs;
 struct stats_at_exit {
 	~stats_at_exit()
 	{
@@ -382,8 +382,8 @@ struct stats_at_exit {
 		if (e && *e)
 			fprintf(stderr,
 				"CUDA emulator: %llu kernel launches, %llu graph launches (%llu kernels in them), "
-				"%llu copies to the device, %llu to the host\n",
-				n_launches, n_graph_launches, n_graph_kernels, n_to_device, n_to_host);
+				"%llu copies to the device, %llu to the host, %llu allocations\n",
+				n_launches, n_graph_launches, n_graph_kernels, n_to_device, n_to_host, n_allocs);
 	}
 } stats_printer;
 
@@ -546,6 +546,7 @@ cudaError_t cudaMalloc(void **p, size_t n)
 		return cudaErrorMemoryAllocation;
 	h->n = n;
 	mem_used += n;
+	presto_emu::n_allocs++;
 	memset(h + 1, 0xff, n);  // fresh device memory reads as NaN, not zeros
 	*p = h + 1;
 	return cudaSuccess;

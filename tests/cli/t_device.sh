@@ -99,7 +99,7 @@ if [ -f "$emu" ]; then
 	tcase "GPU path on the emulator: the sampling loop stays on the device, with the host loop's bytes"
 	# the copies between host and device do not grow with the steps: only
 	# the conditioning goes up and the latent comes back, once a record
-	copies() { sed -n 's/.*graph launches ([0-9]* kernels in them), \(.*\)$/\1/p' "$ERR"; }
+	copies() { sed -n 's/.*graph launches ([0-9]* kernels in them), \(.*to the host\).*$/\1/p' "$ERR"; }
 	for args in "--sampler dpmpp-3m-sde --cfg 3" "--sampler presto --schedule rf --emit-steps" \
 		"--sampler heun --cfg 2 --init cpu.st --init-sigma 2" "--sampler dpmpp-2m"; do
 		expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" --seconds 0.1 -n 3 -S 7 $args --device cuda cond.st
@@ -121,6 +121,17 @@ if [ -f "$emu" ]; then
 		[ "$h3" != "$c3" ] || fail "$args: the host loop copied as little as the device loop: '$h3'"
 	done
 	rm -f loop3.st
+
+	tcase "GPU path on the emulator: records of one length reuse the device memory of the first"
+	allocs() { sed -n 's/.* \([0-9]*\) allocations$/\1/p' "$ERR"; }
+	"$BIN/presto-encode" --seconds 0.1 "a b" > one.st
+	"$BIN/presto-encode" --seconds 0.1 "a b" "c d" "e f" "g h" > four.st
+	expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" -n 3 -S 1 --device cuda one.st
+	a1=$(allocs)
+	expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" -n 3 -S 1 --device cuda four.st
+	a4=$(allocs)
+	[ -n "$a1" ] && [ "$a1" = "$a4" ] || fail "device allocations grow with the records: $a1 for one, $a4 for four"
+	rm -f one.st four.st
 
 	tcase "GPU path on the emulator: a layer budget of two masks, graphs for each, as on the CPU"
 	bud='[{"sigma_min": 1, "sigma_max": null, "blocks": [0, 1]}, {"sigma_min": 0, "sigma_max": 1, "blocks": [1, 2]}]'
