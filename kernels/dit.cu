@@ -110,12 +110,18 @@ __global__ void layernorm_kernel(T *y, const float *x, const float *gamma, const
 	}
 }
 
-template <class T> __global__ void swiglu_kernel(T *y, const T *xg, int N, int F)
+// y = a silu(g) of xg = [a | g] (+ the feed-forward's input bias b [2F], or
+// NULL): the projection's bias added here rather than by a pass of its own
+template <class T> __global__ void swiglu_kernel(T *y, const T *xg, const float *b, int N, int F)
 {
 	size_t n = (size_t)N * F;
 	for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {
 		size_t r = i / F, f = i % F;
 		float a = to_f(xg[r * 2 * F + f]), g = to_f(xg[r * 2 * F + F + f]);
+		if (b) {
+			a += b[f];
+			g += b[F + f];
+		}
 		y[i] = from_f<T>(a * (g / (1.0f + expf(-g))));
 	}
 }
@@ -309,14 +315,14 @@ int cast(presto_cuda_dit *g, void *y, const float *x, size_t n, void *s)
 	return presto_k::last_error();
 }
 
-int swiglu(presto_cuda_dit *g, void *y, const void *xg, int N, int F, void *s)
+int swiglu(presto_cuda_dit *g, void *y, const void *xg, const float *b, int N, int F, void *s)
 {
 	unsigned gr = grid_for((size_t)N * F);
 	if (g->wt == PRESTO_CUDA_BF16)
 		PRESTO_LAUNCH(gr, kThreads, 0, s, swiglu_kernel<__nv_bfloat16>)((__nv_bfloat16 *)y,
-									     (const __nv_bfloat16 *)xg, N, F);
+									     (const __nv_bfloat16 *)xg, b, N, F);
 	else
-		PRESTO_LAUNCH(gr, kThreads, 0, s, swiglu_kernel<float>)((float *)y, (const float *)xg, N, F);
+		PRESTO_LAUNCH(gr, kThreads, 0, s, swiglu_kernel<float>)((float *)y, (const float *)xg, b, N, F);
 	return presto_k::last_error();
 }
 
@@ -433,8 +439,8 @@ extern "C" int presto_cuda_dit_forward(presto_cuda_dit *g, float *out, const flo
 		}
 		// feed-forward
 		PRESTO_K_TRY(ln(g, g->xn, g->h, bl->ff_g, bl->ff_b, N, s));
-		PRESTO_K_TRY(linw(g, g->big, g->wt, g->xn, bl->ff_in, bl->ff_in_b, N, D, 2 * F, 0.0f, s));
-		PRESTO_K_TRY(swiglu(g, g->mid, g->big, N, F, s));
+		PRESTO_K_TRY(linw(g, g->big, g->wt, g->xn, bl->ff_in, nullptr, N, D, 2 * F, 0.0f, s));
+		PRESTO_K_TRY(swiglu(g, g->mid, g->big, bl->ff_in_b, N, F, s));
 		PRESTO_K_TRY(linw(g, g->h, PRESTO_CUDA_F32, g->mid, bl->ff_out, bl->ff_out_b, N, F, D, 1.0f, s));
 	}
 
