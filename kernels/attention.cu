@@ -377,22 +377,30 @@ __global__ void __launch_bounds__(128)
 	int tq[2] = {q0 + warp * 16 + g, q0 + warp * 16 + g + 8};
 	for (int k0 = 0; k0 < Tk; k0 += kMmaK) {
 		__syncthreads();  // the last tiles are consumed
+		// K row by row (coalesced)
 		for (int i = tid * step; i < kMmaK * DH; i += blockDim.x * step) {
 			int j = i / DH, d = i % DH, tk = k0 + j;
-			bool in = tk < Tk;
 			const __nv_bfloat16 *ksrc = k + ((size_t)b * Tk + tk) * ks + (size_t)kvh * DH + d;
+			if (vec)
+				*(uint4 *)(Ks + j * LQ + d) = tk < Tk ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
+			else
+				Ks[j * LQ + d] = tk < Tk ? *ksrc : zero;
+		}
+		// V transposed, consecutive threads on consecutive keys: a warp's
+		// stores to one row of Vt are contiguous (no bank conflicts)
+		for (int i = tid; i < kMmaK * (DH / 8); i += blockDim.x) {
+			int j = i % kMmaK, d = i / kMmaK * 8, tk = k0 + j;
 			const __nv_bfloat16 *vsrc = v + ((size_t)b * Tk + tk) * vs + (size_t)kvh * DH + d;
 			if (vec) {
-				uint4 kv = in ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
-				uint4 vv = in ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
-				*(uint4 *)(Ks + j * LQ + d) = kv;
+				uint4 vv = tk < Tk ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
 				const uint32_t wv[4] = {vv.x, vv.y, vv.z, vv.w};  // 8 bf16, the lower half first
 #pragma unroll
 				for (int e = 0; e < 8; e++)
 					Vt[(d + e) * LV + j] = __ushort_as_bfloat16((unsigned short)(wv[e >> 1] >> (16 * (e & 1))));
 			} else {
-				Ks[j * LQ + d] = in ? *ksrc : zero;
-				Vt[d * LV + j] = in ? *vsrc : zero;
+#pragma unroll
+				for (int e = 0; e < 8; e++)
+					Vt[(d + e) * LV + j] = tk < Tk ? vsrc[e] : zero;
 			}
 		}
 		__syncthreads();
