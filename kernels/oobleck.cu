@@ -113,6 +113,9 @@ __global__ void tc_to_ct_kernel(float *audio, const float *x, int C, int T, int 
 // [0, Tin) of the input (row0 is the input row of xf's row 0) read as zeros,
 // so such an input needs no margins.
 constexpr int kTileT = 128, kChunk = 32, kLd = 48;
+// the epilogue's rows: 64 floats and 4 of padding (rows 272 bytes apart
+// start 4 banks apart: a fragment's store in the fewest wavefronts)
+constexpr int kLdE = 68;
 
 // the shared memory of one stage: the input rows and the weight rows of a chunk
 template <int WC> size_t conv_tc_stage(int K, int dil)
@@ -123,7 +126,7 @@ template <int WC> size_t conv_tc_stage(int K, int dil)
 template <int WC, int ST> size_t conv_tc_smem(int K, int dil)
 {
 	size_t stage = ST * conv_tc_stage<WC>(K, dil);
-	size_t epi = (size_t)4 * WC * 16 * 64 * 4;  // a 16 x 64 fp32 tile a warp
+	size_t epi = (size_t)4 * WC * 16 * kLdE * 4;  // a 16 x 64 fp32 tile a warp
 	return stage > epi ? stage : epi;
 }
 
@@ -231,18 +234,18 @@ __global__ void __launch_bounds__(128 * WC)
 			__syncthreads();  // stage st is consumed: chunk ch + 2 may land there
 	}
 	__syncthreads();  // the staging room now holds each warp's output rows
-	float *tw = (float *)sm + warp * 16 * 64;
+	float *tw = (float *)sm + warp * 16 * kLdE;
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
 #pragma unroll
 		for (int j = 0; j < 4; j++)
-			wmma::store_matrix_sync(tw + 16 * j, acc[i][j], 64, wmma::mem_row_major);
+			wmma::store_matrix_sync(tw + 16 * j, acc[i][j], kLdE, wmma::mem_row_major);
 		__syncwarp();
 		for (int e = lane; e < 16 * 64; e += 32) {
 			int t = tb + wr * 32 + 16 * i + e / 64, co = cb + wc * 64 + e % 64;
 			if (t >= T)
 				continue;
-			float v = tw[e] + (b ? b[co] : 0.0f);
+			float v = tw[e / 64 * kLdE + e % 64] + (b ? b[co] : 0.0f);
 			if (ys) {
 				ys[(size_t)t * ldy + co] = __float2bfloat16(snake_f(v, sa[co], sib[co]));
 				continue;
