@@ -135,6 +135,15 @@ int launch_dpl(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, 
 // accumulated by O += P V on the tensor cores.
 constexpr int kTcQ = 64, kTcK = 64;
 
+// Shared rows are padded (Q, K, V: Dh + 8 bf16; S: 64 + 4 floats; P: 64 + 8
+// bf16; O: Dh + 4 floats) so that a fragment's 16 rows start on different
+// banks: unpadded, rows of 128 or 256 bytes put them all on the same ones.
+template <int DH> struct tc_layout {
+	static constexpr int LD = DH + 8, LS = kTcK + 4, LP = kTcK + 8, LO = DH + 4;
+	static constexpr size_t bytes = 2 * ((size_t)kTcQ * LD + 2 * (size_t)kTcK * LD + 4 * 16 * LP) +
+					4 * (4 * 16 * (size_t)LS + 4 * 16 * (size_t)LO + 3 * 4 * 16);
+};
+
 template <int DH>
 __global__ void __launch_bounds__(128)
 	attn_tc_kernel(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat16 *k, const __nv_bfloat16 *v,
@@ -142,18 +151,19 @@ __global__ void __launch_bounds__(128)
 		       const float *key_mask)
 {
 	constexpr int Dh = DH;  // a compile-time head size: the fragments' loops unroll, qf stays in registers
+	constexpr int LD = tc_layout<DH>::LD, LS = tc_layout<DH>::LS, LP = tc_layout<DH>::LP, LO = tc_layout<DH>::LO;
 	using namespace nvcuda;
 	int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kTcQ, kvh = h / (H / KVH);
 	int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
 	PRESTO_DYNAMIC_SMEM(unsigned char, sm);
-	__nv_bfloat16 *Qs = (__nv_bfloat16 *)sm;                 // [64][Dh]
-	__nv_bfloat16 *Ks = Qs + kTcQ * Dh, *Vs = Ks + kTcK * Dh; // [64][Dh] each
-	float *Ss = (float *)(Vs + kTcK * Dh);                     // [4][16][64]
-	__nv_bfloat16 *Ps = (__nv_bfloat16 *)(Ss + 4 * 16 * kTcK); // [4][16][64]
-	float *Os = (float *)(Ps + 4 * 16 * kTcK);                 // [4][16][Dh]
-	float *Ms = Os + 4 * 16 * Dh, *Ls = Ms + 4 * 16, *Cs = Ls + 4 * 16;  // [4][16] each
-	float *S = Ss + warp * 16 * kTcK, *O = Os + warp * 16 * Dh;
-	__nv_bfloat16 *P = Ps + warp * 16 * kTcK;
+	__nv_bfloat16 *Qs = (__nv_bfloat16 *)sm;               // [64][LD]
+	__nv_bfloat16 *Ks = Qs + kTcQ * LD, *Vs = Ks + kTcK * LD; // [64][LD] each
+	__nv_bfloat16 *Ps = Vs + kTcK * LD;                     // [4][16][LP]
+	float *Ss = (float *)(Ps + 4 * 16 * LP);                // [4][16][LS]
+	float *Os = Ss + 4 * 16 * LS;                           // [4][16][LO]
+	float *Ms = Os + 4 * 16 * LO, *Ls = Ms + 4 * 16, *Cs = Ls + 4 * 16;  // [4][16] each
+	float *S = Ss + warp * 16 * LS, *O = Os + warp * 16 * LO;
+	__nv_bfloat16 *P = Ps + warp * 16 * LP;
 	const __nv_bfloat16 zero = __float2bfloat16(0.0f);
 
 	// staging: 8 elements (16 bytes) a load where the strides allow it
@@ -163,24 +173,24 @@ __global__ void __launch_bounds__(128)
 		int r = i / Dh, d = i % Dh, t = q0 + r;
 		const __nv_bfloat16 *src = q + ((size_t)b * Tq + t) * qs + (size_t)h * Dh + d;
 		if (vec)
-			*(uint4 *)(Qs + i) = t < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
+			*(uint4 *)(Qs + r * LD + d) = t < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
 		else
-			Qs[i] = t < Tq ? *src : zero;
+			Qs[r * LD + d] = t < Tq ? *src : zero;
 	}
 	for (int i = lane; i < 16 * Dh; i += 32)
-		O[i] = 0.0f;
+		O[i / Dh * LO + i % Dh] = 0.0f;
 	if (lane < 16) {
 		Ms[warp * 16 + lane] = -INFINITY;
 		Ls[warp * 16 + lane] = 0.0f;
 	}
 	int row = lane >> 1, half = lane & 1;  // a lane pair per query row
 	int tq = q0 + warp * 16 + row;
-	// the warp's queries as fragments, loaded once (Dh <= 128)
+	// the warp's queries as fragments, loaded once
 	wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> qf[Dh / 16];
 	__syncthreads();  // Q is staged
 #pragma unroll
 	for (int d = 0; d < Dh; d += 16)
-		wmma::load_matrix_sync(qf[d / 16], Qs + warp * 16 * Dh + d, Dh);
+		wmma::load_matrix_sync(qf[d / 16], Qs + warp * 16 * LD + d, LD);
 	for (int k0 = 0; k0 < Tk; k0 += kTcK) {
 		__syncthreads();  // the last tiles are consumed
 		for (int i = tid * step; i < kTcK * Dh; i += blockDim.x * step) {
@@ -189,11 +199,11 @@ __global__ void __launch_bounds__(128)
 			const __nv_bfloat16 *ksrc = k + ((size_t)b * Tk + t) * ks + (size_t)kvh * Dh + d;
 			const __nv_bfloat16 *vsrc = v + ((size_t)b * Tk + t) * vs + (size_t)kvh * Dh + d;
 			if (vec) {
-				*(uint4 *)(Ks + i) = in ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
-				*(uint4 *)(Vs + i) = in ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
+				*(uint4 *)(Ks + j * LD + d) = in ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
+				*(uint4 *)(Vs + j * LD + d) = in ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
 			} else {
-				Ks[i] = in ? *ksrc : zero;
-				Vs[i] = in ? *vsrc : zero;
+				Ks[j * LD + d] = in ? *ksrc : zero;
+				Vs[j * LD + d] = in ? *vsrc : zero;
 			}
 		}
 		__syncthreads();
@@ -204,15 +214,15 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
 			for (int d = 0; d < Dh; d += 16) {
 				wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
-				wmma::load_matrix_sync(fb, Ks + n * 16 * Dh + d, Dh);
+				wmma::load_matrix_sync(fb, Ks + n * 16 * LD + d, LD);
 				wmma::mma_sync(acc, qf[d / 16], fb, acc);
 			}
-			wmma::store_matrix_sync(S + n * 16, acc, kTcK, wmma::mem_row_major);
+			wmma::store_matrix_sync(S + n * 16, acc, LS, wmma::mem_row_major);
 		}
 		__syncwarp();
 		// online softmax of the warp's 16 rows, 32 columns per lane (in
 		// registers)
-		const float *sr = S + row * kTcK + half * 32;
+		const float *sr = S + row * LS + half * 32;
 		float sv[32];
 		float mx = -INFINITY;
 #pragma unroll
@@ -233,7 +243,7 @@ __global__ void __launch_bounds__(128)
 		}
 		mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
 		float m_old = Ms[warp * 16 + row], mn = fmaxf(m_old, mx), sum = 0.0f;
-		__nv_bfloat16 *pr = P + row * kTcK + half * 32;
+		__nv_bfloat16 *pr = P + row * LP + half * 32;
 #pragma unroll
 		for (int c = 0; c < 32; c++) {
 			float p = k0 + half * 32 + c < Tk ? expf(sv[c] - mn) : 0.0f;
@@ -250,20 +260,20 @@ __global__ void __launch_bounds__(128)
 		}
 		__syncwarp();
 		for (int i = lane; i < 16 * Dh; i += 32)
-			O[i] *= Cs[warp * 16 + i / Dh];
+			O[i / Dh * LO + i % Dh] *= Cs[warp * 16 + i / Dh];
 		__syncwarp();
 		// O += P V
 		for (int n = 0; n < Dh / 16; n++) {
 			wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-			wmma::load_matrix_sync(acc, O + n * 16, Dh, wmma::mem_row_major);
+			wmma::load_matrix_sync(acc, O + n * 16, LO, wmma::mem_row_major);
 			for (int c = 0; c < kTcK; c += 16) {
 				wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
 				wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
-				wmma::load_matrix_sync(fa, P + c, kTcK);
-				wmma::load_matrix_sync(fb, Vs + c * Dh + n * 16, Dh);
+				wmma::load_matrix_sync(fa, P + c, LP);
+				wmma::load_matrix_sync(fb, Vs + c * LD + n * 16, LD);
 				wmma::mma_sync(acc, fa, fb, acc);
 			}
-			wmma::store_matrix_sync(O + n * 16, acc, Dh, wmma::mem_row_major);
+			wmma::store_matrix_sync(O + n * 16, acc, LO, wmma::mem_row_major);
 		}
 		__syncwarp();
 	}
@@ -271,14 +281,8 @@ __global__ void __launch_bounds__(128)
 		int r = i / Dh, d = i % Dh, t = q0 + warp * 16 + r;
 		if (t < Tq)
 			o[((size_t)b * Tq + t) * (size_t)H * Dh + (size_t)h * Dh + d] =
-				__float2bfloat16(O[i] / Ls[warp * 16 + r]);
+				__float2bfloat16(O[r * LO + d] / Ls[warp * 16 + r]);
 	}
-}
-
-size_t tc_smem(int Dh)
-{
-	return 2 * ((size_t)kTcQ * Dh + 2 * (size_t)kTcK * Dh + 4 * 16 * kTcK) + 4 * (4 * 16 * (size_t)kTcK) +
-	       4 * (4 * 16 * (size_t)Dh + 3 * 4 * 16);
 }
 
 template <int DH>
@@ -286,7 +290,7 @@ int attention_tc_dh(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat1
 		    int Tq, int Tk, int H, int KVH, int qs, int ks, int vs, float scale, const float *bias,
 		    const float *key_mask, void *stream)
 {
-	size_t smem = tc_smem(DH);
+	size_t smem = tc_layout<DH>::bytes;
 	static size_t opted;
 	if (smem > 48 * 1024 && smem > opted) {
 		cudaError_t e = cudaFuncSetAttribute((const void *)attn_tc_kernel<DH>,
