@@ -126,6 +126,16 @@ constexpr int kTileT = 128, kChunk = 32, kLd = 48;
 // start 4 banks apart: a fragment's store in the fewest wavefronts)
 constexpr int kLdE = 68;
 
+// The output phases of a transposed convolution in one launch (blockIdx.z a
+// phase): phase p has T[p] output rows, its input base row0[p], and its
+// y, x (or xf) and w at these offsets (elements) from the launch's.
+constexpr int kMaxPhases = 8;
+struct conv_phases {
+	int n = 0;  // 0: one plain convolution
+	int T[kMaxPhases] = {0}, row0[kMaxPhases] = {0};
+	long long y_off[kMaxPhases] = {0}, x_off[kMaxPhases] = {0}, w_off[kMaxPhases] = {0};
+};
+
 // the shared memory of one stage: the input rows and the weight rows of a chunk
 template <int WC> size_t conv_tc_stage(int K, int dil)
 {
@@ -157,10 +167,23 @@ __global__ void __launch_bounds__(128 * WC)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
 		       int Cout, int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa,
 		       const float *sib, int ldy, ptrdiff_t wstride, const float *xf, const float *ia, const float *iib,
-		       int row0, int Tin)
+		       int row0, int Tin, conv_phases phs)
 {
 	using namespace nvcuda;
 	constexpr int TC = 64 * WC;
+	if (phs.n) {  // this block's phase
+		int p = blockIdx.z;
+		T = phs.T[p];
+		row0 = phs.row0[p];
+		y += phs.y_off[p];
+		if (xf)
+			xf += phs.x_off[p];
+		else
+			x += phs.x_off[p];
+		w += phs.w_off[p];
+		if ((int)blockIdx.x * kTileT >= T)  // (the whole block: no barrier passed yet)
+			return;
+	}
 	PRESTO_DYNAMIC_SMEM(__nv_bfloat16, sm);  // per stage: xs [span][kLd], then ws [K][TC][kLd]
 	int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
 	int wr = warp & 3, wc = warp >> 2;  // 32 frames, 64 channels
@@ -305,7 +328,7 @@ struct conv_in32 {
 // launch conv_tc_kernel over T output rows (arguments as the kernel's)
 int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin, int Cout,
 	    int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa, const float *sib, int ldy,
-	    ptrdiff_t wstride, void *s, const conv_in32 &in = conv_in32())
+	    ptrdiff_t wstride, void *s, const conv_in32 &in = conv_in32(), const conv_phases &phs = conv_phases())
 {
 	int wc = conv_tc_wc(Cout);
 	size_t smem = conv_tc_bytes(Cout, K, dil);
@@ -322,11 +345,11 @@ int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const floa
 			return (int)e;
 		opted[wc][st] = smem;
 	}
-	dim3 grid((T + kTileT - 1) / kTileT, Cout / (64 * wc));
+	dim3 grid((T + kTileT - 1) / kTileT, Cout / (64 * wc), phs.n ? phs.n : 1);  // (T: the most rows of a phase)
 #define PRESTO_CONV_TC(WC_, ST_)                                                                                      \
 	PRESTO_LAUNCH(grid, 128 * WC_, smem, s, conv_tc_kernel<WC_, ST_>)(y, x, w, b, T, Cin, Cout, K, dil, pad,       \
 									   accumulate, ys, sa, sib, ldy, wstride, in.xf,  \
-									   in.ia, in.iib, in.row0, in.Tin)
+									   in.ia, in.iib, in.row0, in.Tin, phs)
 	if (wc == 2 && st == 2)
 		PRESTO_CONV_TC(2, 2);
 	else if (wc == 2)
@@ -565,22 +588,31 @@ int conv(presto_cuda_vae *g, const gconv *cv, float *y, int Tin, bool accumulate
 		// reading rows u - (K/st - 1) .. u (pad K/st - 1), the weights of
 		// the last of them first, the outputs every st-th row. Each output
 		// row is written once, with its bias; nothing accumulates in y.
+		// All phases in one launch (kMaxPhases at a time).
 		int kp = cv->k / st;
-		for (int ph = 0; ph < st; ph++) {
-			int num = cv->pad - ph, u0 = num > 0 ? (num + st - 1) / st : 0;
-			int u1 = (Tout + cv->pad - ph + st - 1) / st;  // exclusive
-			if (u1 <= u0)
-				continue;
-			const __nv_bfloat16 *xb = (const __nv_bfloat16 *)x + (size_t)u0 * cv->cin;
-			float *yb = y + ((size_t)u0 * st + ph - cv->pad) * cv->cout;
-			const __nv_bfloat16 *wl =
-				(const __nv_bfloat16 *)cv->w + (size_t)(ph + (kp - 1) * st) * cv->cout * cv->cin;
-			conv_in32 in32;
-			if (xf)
-				in32.xf = xf + (size_t)u0 * cv->cin, in32.ia = sn_in->a, in32.iib = sn_in->ib, in32.row0 = u0,
-				in32.Tin = Tin;
-			PRESTO_K_TRY(conv_tc(yb, xb, wl, cv->b, u1 - u0, cv->cin, cv->cout, kp, 1, kp - 1, 0, nullptr, nullptr,
-					     nullptr, st * cv->cout, -(ptrdiff_t)st * cv->cout * cv->cin, s, in32));
+		conv_in32 in32;
+		if (xf)
+			in32.xf = xf, in32.ia = sn_in->a, in32.iib = sn_in->ib, in32.Tin = Tin;
+		for (int p0 = 0; p0 < st; p0 += kMaxPhases) {
+			conv_phases phs;
+			int Tmax = 0;
+			for (int ph = p0; ph < st && ph < p0 + kMaxPhases; ph++) {
+				int num = cv->pad - ph, u0 = num > 0 ? (num + st - 1) / st : 0;
+				int u1 = (Tout + cv->pad - ph + st - 1) / st;  // exclusive
+				if (u1 <= u0)
+					continue;
+				int i = phs.n++;
+				phs.T[i] = u1 - u0;
+				phs.row0[i] = u0;
+				phs.x_off[i] = (long long)u0 * cv->cin;
+				phs.y_off[i] = ((long long)u0 * st + ph - cv->pad) * cv->cout;
+				phs.w_off[i] = (long long)(ph + (kp - 1) * st) * cv->cout * cv->cin;
+				Tmax = u1 - u0 > Tmax ? u1 - u0 : Tmax;
+			}
+			if (phs.n)
+				PRESTO_K_TRY(conv_tc(y, (const __nv_bfloat16 *)x, (const __nv_bfloat16 *)cv->w, cv->b, Tmax, cv->cin,
+						     cv->cout, kp, 1, kp - 1, 0, nullptr, nullptr, nullptr, st * cv->cout,
+						     -(ptrdiff_t)st * cv->cout * cv->cin, s, in32, phs));
 		}
 		return 0;
 	}
