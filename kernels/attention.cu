@@ -113,13 +113,7 @@ int launch_dpl(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, 
 {
 	size_t smem = sizeof(float) * ((size_t)kKT * (Dh + 1) + (size_t)kKT * Dh + (size_t)kQPB * Dh + kWarps * kKT);
 	static size_t opted;  // the opt-in is set once (not while a graph is being captured)
-	if (smem > 48 * 1024 && smem > opted) {
-		cudaError_t e = cudaFuncSetAttribute((const void *)attn_kernel<T, DPL>,
-						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-		if (e != cudaSuccess)
-			return (int)e;
-		opted = smem;
-	}
+	PRESTO_K_TRY(presto_k::smem_opt_in((const void *)attn_kernel<T, DPL>, smem, &opted));
 	dim3 grid((Tq + kQPB - 1) / kQPB, H, B);
 	PRESTO_LAUNCH(grid, kWarps * 32, smem, stream, attn_kernel<T, DPL>)(o, q, k, v, Tq, Tk, H, KVH, Dh, qs, ks, vs,
 									     scale, bias, key_mask);
@@ -134,6 +128,24 @@ int launch_dpl(T *o, const T *q, const T *k, const T *v, int B, int Tq, int Tk, 
 // output O (16 x Dh, fp32) stays in shared memory, rescaled by the lanes and
 // accumulated by O += P V on the tensor cores.
 constexpr int kTcQ = 64, kTcK = 64;
+
+// Stage the ROWS queries from q0 of item b, head h into Qs (rows of ld
+// elements; zeros past Tq), 16 bytes a load when vec (strides and pointers
+// allow it)
+template <int ROWS, int DH>
+__device__ __forceinline__ void stage_queries(__nv_bfloat16 *Qs, int ld, const __nv_bfloat16 *q, int b, int h, int q0,
+					      int Tq, int qs, bool vec)
+{
+	int step = vec ? 8 : 1;
+	for (int i = threadIdx.x * step; i < ROWS * DH; i += blockDim.x * step) {
+		int r = i / DH, d = i % DH, t = q0 + r;
+		const __nv_bfloat16 *src = q + ((size_t)b * Tq + t) * qs + (size_t)h * DH + d;
+		if (vec)
+			*(uint4 *)(Qs + r * ld + d) = t < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
+		else
+			Qs[r * ld + d] = t < Tq ? *src : __float2bfloat16(0.0f);
+	}
+}
 
 // Shared rows are padded (Q, K, V: Dh + 8 bf16; S: 64 + 4 floats; P: 64 + 8
 // bf16; O: Dh + 4 floats) so that a fragment's 16 rows start on different
@@ -169,14 +181,7 @@ __global__ void __launch_bounds__(128)
 	// staging: 8 elements (16 bytes) a load where the strides allow it
 	bool vec = qs % 8 == 0 && ks % 8 == 0 && vs % 8 == 0 && Dh % 8 == 0 && ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0;
 	int step = vec ? 8 : 1;
-	for (int i = tid * step; i < kTcQ * Dh; i += blockDim.x * step) {
-		int r = i / Dh, d = i % Dh, t = q0 + r;
-		const __nv_bfloat16 *src = q + ((size_t)b * Tq + t) * qs + (size_t)h * Dh + d;
-		if (vec)
-			*(uint4 *)(Qs + r * LD + d) = t < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
-		else
-			Qs[r * LD + d] = t < Tq ? *src : zero;
-	}
+	stage_queries<kTcQ, DH>(Qs, LD, q, b, h, q0, Tq, qs, vec);
 	for (int i = lane; i < 16 * Dh; i += 32)
 		O[i / Dh * LO + i % Dh] = 0.0f;
 	if (lane < 16) {
@@ -292,13 +297,7 @@ int attention_tc_dh(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat1
 {
 	size_t smem = tc_layout<DH>::bytes;
 	static size_t opted;
-	if (smem > 48 * 1024 && smem > opted) {
-		cudaError_t e = cudaFuncSetAttribute((const void *)attn_tc_kernel<DH>,
-						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-		if (e != cudaSuccess)
-			return (int)e;
-		opted = smem;
-	}
+	PRESTO_K_TRY(presto_k::smem_opt_in((const void *)attn_tc_kernel<DH>, smem, &opted));
 	dim3 grid((Tq + kTcQ - 1) / kTcQ, H, B);
 	PRESTO_LAUNCH(grid, 128, smem, stream, attn_tc_kernel<DH>)(o, q, k, v, Tq, Tk, H, KVH, qs, ks, vs, scale, bias,
 								      key_mask);
@@ -354,14 +353,7 @@ __global__ void __launch_bounds__(128)
 	const __nv_bfloat16 zero = __float2bfloat16(0.0f);
 	bool vec = qs % 8 == 0 && ks % 8 == 0 && vs % 8 == 0 && ((uintptr_t)q | (uintptr_t)k | (uintptr_t)v) % 16 == 0;
 	int step = vec ? 8 : 1;
-	for (int i = tid * step; i < kMmaQ * DH; i += blockDim.x * step) {
-		int r = i / DH, d = i % DH, tq = q0 + r;
-		const __nv_bfloat16 *src = q + ((size_t)b * Tq + tq) * qs + (size_t)h * DH + d;
-		if (vec)
-			*(uint4 *)(Qs + r * LQ + d) = tq < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
-		else
-			Qs[r * LQ + d] = tq < Tq ? *src : zero;
-	}
+	stage_queries<kMmaQ, DH>(Qs, LQ, q, b, h, q0, Tq, qs, vec);
 	__syncthreads();
 	const __nv_bfloat16 *qw = Qs + warp * 16 * LQ;
 	uint32_t qf[NK][4];
@@ -503,13 +495,7 @@ int attention_mma_dh(__nv_bfloat16 *o, const __nv_bfloat16 *q, const __nv_bfloat
 {
 	size_t smem = mma_smem<DH>();
 	static size_t opted;
-	if (smem > 48 * 1024 && smem > opted) {
-		cudaError_t e = cudaFuncSetAttribute((const void *)attn_mma_kernel<DH>,
-						     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-		if (e != cudaSuccess)
-			return (int)e;
-		opted = smem;
-	}
+	PRESTO_K_TRY(presto_k::smem_opt_in((const void *)attn_mma_kernel<DH>, smem, &opted));
 	dim3 grid((Tq + kMmaQ - 1) / kMmaQ, H, B);
 	PRESTO_LAUNCH(grid, 128, smem, stream, attn_mma_kernel<DH>)(o, q, k, v, Tq, Tk, H, KVH, qs, ks, vs, scale,
 								       bias, key_mask);

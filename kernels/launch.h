@@ -91,6 +91,19 @@ inline unsigned grid_for(size_t n, int threads = kThreads)
 
 inline int last_error() { return (int)cudaGetLastError(); }
 
+/* let kernel fn use smem bytes of dynamic shared memory (past 48 KiB it
+ * needs the opt-in); *opted keeps the most it was allowed so far */
+inline int smem_opt_in(const void *fn, size_t smem, size_t *opted)
+{
+	if (smem <= 48 * 1024 || smem <= *opted)
+		return 0;
+	cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+	if (e != cudaSuccess)
+		return (int)e;
+	*opted = smem;
+	return 0;
+}
+
 /* element loads and stores in fp32 arithmetic, for fp32 or bf16 storage */
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(__nv_bfloat16 v) { return __bfloat162float(v); }

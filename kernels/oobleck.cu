@@ -339,12 +339,7 @@ int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const floa
 	const void *fn = wc == 2 ? (st == 2 ? (const void *)conv_tc_kernel<2, 2> : (const void *)conv_tc_kernel<2, 1>)
 				 : (st == 2 ? (const void *)conv_tc_kernel<1, 2> : (const void *)conv_tc_kernel<1, 1>);
 	static size_t opted[3][3];
-	if (smem > 48 * 1024 && smem > opted[wc][st]) {
-		cudaError_t e = cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-		if (e != cudaSuccess)
-			return (int)e;
-		opted[wc][st] = smem;
-	}
+	PRESTO_K_TRY(presto_k::smem_opt_in(fn, smem, &opted[wc][st]));
 	dim3 grid((T + kTileT - 1) / kTileT, Cout / (64 * wc), phs.n ? phs.n : 1);  // (T: the most rows of a phase)
 #define PRESTO_CONV_TC(WC_, ST_)                                                                                      \
 	PRESTO_LAUNCH(grid, 128 * WC_, smem, s, conv_tc_kernel<WC_, ST_>)(y, x, w, b, T, Cin, Cout, K, dil, pad,       \
@@ -871,11 +866,7 @@ extern "C" int presto_cuda_vae_decode(presto_cuda_vae *g, float *audio, const fl
 		// the last Snake and convolution in one pass over the input
 		Tn = T + 2 * o->pad - o->dil * (o->k - 1);
 		static size_t opted;
-		if (nsm > 48 * 1024 && nsm > opted) {
-			PRESTO_K_TRY((int)cudaFuncSetAttribute((const void *)conv_narrow_kernel,
-							       cudaFuncAttributeMaxDynamicSharedMemorySize, (int)nsm));
-			opted = nsm;
-		}
+		PRESTO_K_TRY(presto_k::smem_opt_in((const void *)conv_narrow_kernel, nsm, &opted));
 		PRESTO_LAUNCH((Tn + kNarrowT - 1) / kNarrowT, 256, nsm, s, conv_narrow_kernel)(
 			g->y, g->x, g->d_act.a, g->d_act.ib, (const __nv_bfloat16 *)o->w, o->b, Tn, T, o->cin, o->cout, o->k,
 			o->dil, o->pad);
