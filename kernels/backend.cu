@@ -330,17 +330,23 @@ int b_forward_cfg(void *p, float *out, const float *x, const float *t, const flo
 
 // ---- the sampling loop on the device (lib/generate.h) ----
 
+constexpr size_t kPool = 12;  // released vectors kept (a record takes 3 or 4)
+
 int b_alloc(void *p, size_t n, float **out)
 {
 	runner *r = (runner *)p;
 	n = n ? n : 1;
+	size_t best = r->pool.size();  // the smallest released vector that holds n floats, up to 2n
 	for (size_t i = 0; i < r->pool.size(); i++)
-		if (r->pool[i].first == n) {  // a released vector of this size
-			*out = r->pool[i].second;
-			r->pool.erase(r->pool.begin() + (ptrdiff_t)i);
-			r->live.push_back({n, *out});
-			return 0;
-		}
+		if (r->pool[i].first >= n && r->pool[i].first / 2 <= n &&
+		    (best == r->pool.size() || r->pool[i].first < r->pool[best].first))
+			best = i;
+	if (best < r->pool.size()) {
+		*out = r->pool[best].second;
+		r->live.push_back(r->pool[best]);
+		r->pool.erase(r->pool.begin() + (ptrdiff_t)best);
+		return 0;
+	}
 	*out = nullptr;
 	cudaError_t e = cudaMalloc((void **)out, sizeof(float) * n);
 	if (e == cudaErrorMemoryAllocation && !r->pool.empty()) {  // give the pool back and try again
@@ -380,6 +386,11 @@ void b_release(void *p, float *v)
 		return;
 	}
 	r->pool.push_back({n, v});
+	if (r->pool.size() > kPool) {  // records of many lengths: keep the newest
+		cudaStreamSynchronize(r->stream);
+		cudaFree(r->pool.front().second);
+		r->pool.erase(r->pool.begin());
+	}
 }
 
 int b_step(void *p, const void *step) { return presto_cuda_step(step, ((runner *)p)->stream); }
