@@ -2,7 +2,7 @@
 # Install the Debian packages presto needs (only those missing), as root or via sudo.
 set -e
 PKGS="build-essential pkg-config libopenblas-dev libmsgpack-dev libjansson-dev libsndfile1-dev \
-libsentencepiece-dev libpng-dev clang"
+libsentencepiece-dev libpng-dev clang parallel"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
