@@ -150,6 +150,26 @@ void note_memory()
 		mem_peak = tot - fr;
 }
 
+// *buf holds at least need 4-byte elements: grown when it holds fewer
+// (its contents dropped); 0 or the CUDA error (then *buf is NULL)
+int grow(void **buf, size_t *cap, size_t need)
+{
+	if (need <= *cap)
+		return 0;
+	cudaFree(*buf);
+	*buf = nullptr;
+	*cap = 0;
+	cudaError_t e = cudaMalloc(buf, 4 * need);
+	if (e != cudaSuccess) {
+		cudaGetLastError();
+		*buf = nullptr;
+		return (int)e;
+	}
+	*cap = need;
+	note_memory();
+	return 0;
+}
+
 int b_init(int index, char *msg, size_t len)
 {
 	int n = 0;
@@ -246,18 +266,7 @@ int prepare(runner *r, const float *cross, int S, const float *global, int B, in
 		drop_graphs(r);
 		memcpy(r->layout, layout, sizeof layout);
 	}
-	if (need > r->cap) {
-		cudaFree(r->buf);
-		r->buf = nullptr;
-		r->cap = 0;
-		cudaError_t e = cudaMalloc(&r->buf, sizeof(float) * need);
-		if (e != cudaSuccess) {
-			cudaGetLastError();
-			return (int)e;
-		}
-		r->cap = need;
-		note_memory();
-	}
+	PRESTO_K_TRY(grow(&r->buf, &r->cap, need));
 	b->x2 = (float *)r->buf, b->o2 = b->x2 + k * b->nx, b->t2 = b->o2 + k * b->nx, b->c2 = b->t2 + k * B;
 	b->g2 = b->c2 + k * b->nc;
 	return 0;
@@ -506,17 +515,7 @@ int b_vae_decode(void *p, float *audio, const float *z, int Lz)
 	if (Lz < 1 || N < 1)
 		return (int)cudaErrorInvalidValue;
 	size_t nz = (size_t)r->c.latent_dim * Lz, na = (size_t)r->c.audio_channels * N;
-	if (nz + na > r->cap) {
-		cudaFree(r->buf);
-		r->buf = nullptr;
-		r->cap = 0;
-		cudaError_t e = cudaMalloc(&r->buf, sizeof(float) * (nz + na));
-		if (e != cudaSuccess) {
-			cudaGetLastError();
-			return (int)e;
-		}
-		r->cap = nz + na;
-	}
+	PRESTO_K_TRY(grow(&r->buf, &r->cap, nz + na));
 	float *dz = (float *)r->buf, *da = dz + nz;
 	cudaError_t e = cudaMemcpy(dz, z, sizeof(float) * nz, cudaMemcpyHostToDevice);
 	if (e != cudaSuccess)
@@ -569,17 +568,7 @@ int b_t5_forward(void *p, float *out, const int *ids, const float *mask, const i
 		return (int)cudaErrorInvalidValue;
 	size_t N = (size_t)B * L, NL = (size_t)L * L, no = N * r->c.d_model;
 	size_t need = N * 2 + NL + no;  // ids, mask (4 bytes each), buckets, out
-	if (need > r->cap) {
-		cudaFree(r->buf);
-		r->buf = nullptr;
-		r->cap = 0;
-		cudaError_t e = cudaMalloc(&r->buf, need * 4);
-		if (e != cudaSuccess) {
-			cudaGetLastError();
-			return (int)e;
-		}
-		r->cap = need;
-	}
+	PRESTO_K_TRY(grow(&r->buf, &r->cap, need));
 	int32_t *dids = (int32_t *)r->buf, *dbk = dids + N;
 	float *dmask = (float *)(dbk + NL), *dout = dmask + N;
 	cudaError_t e = cudaMemcpy(dids, ids, N * 4, cudaMemcpyHostToDevice);
@@ -603,17 +592,7 @@ int b_vae_encode(void *p, float *out, const float *audio, int N)
 	if (Lz < 1)
 		return (int)cudaErrorInvalidValue;
 	size_t na = (size_t)r->c.audio_channels * N, no = (size_t)r->c.encoder_out_dim * Lz;
-	if (na + no > r->cap) {
-		cudaFree(r->buf);
-		r->buf = nullptr;
-		r->cap = 0;
-		cudaError_t e = cudaMalloc(&r->buf, sizeof(float) * (na + no));
-		if (e != cudaSuccess) {
-			cudaGetLastError();
-			return (int)e;
-		}
-		r->cap = na + no;
-	}
+	PRESTO_K_TRY(grow(&r->buf, &r->cap, na + no));
 	float *da = (float *)r->buf, *dout = da + na;
 	cudaError_t e = cudaMemcpy(da, audio, sizeof(float) * na, cudaMemcpyHostToDevice);
 	if (e != cudaSuccess)
