@@ -50,6 +50,9 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(realpath $(NVCC)))
 # Hopper (H100/H200) and Ampere code, and PTX for newer GPUs
 NVCC_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	     -gencode arch=compute_90,code=compute_90
+# the headers the GPU tests include (they are compiled in one step, with no
+# dependency files)
+GPU_TEST_DEPS := tests/gpu/gpucheck.h tests/unit/check.h tests/unit/testrand.h
 GPU_TESTS := $(BUILD)/tests/gpu/test_kernels $(BUILD)/tests/gpu/test_dit $(BUILD)/tests/gpu/test_vae \
 	     $(BUILD)/tests/gpu/test_t5
 # the backend library the tools dlopen when they use a GPU (lib/accel.c)
@@ -155,7 +158,7 @@ $(CUDA_LIB): $(CU_OBJ)
 	$(NVCC) -shared $(NVCC_ARCH) $^ -L$(CUDA_HOME)/lib64 -Xlinker -rpath,$(CUDA_HOME)/lib64 -lcublas -o $@
 
 # cudart linked statically: the test needs only the driver where it runs
-$(BUILD)/tests/gpu/%: tests/gpu/%.c $(CU_OBJ) $(LIB_A)
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(GPU_TEST_DEPS) $(CU_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ikernels -I$(CUDA_HOME)/include $(ALL_CFLAGS) $< $(CU_OBJ) $(LIB_A) \
 		-L$(CUDA_HOME)/lib64 -L$(CUDA_HOME)/lib -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart_static -lrt \
@@ -182,7 +185,7 @@ $(BUILD)/tests/emu/libpresto-cuda.so: $(EMU_OBJ)
 	@mkdir -p $(dir $@)
 	$(CXX) -shared $^ -o $@
 
-$(BUILD)/tests/emu/%: tests/gpu/%.c $(EMU_OBJ) $(LIB_A)
+$(BUILD)/tests/emu/%: tests/gpu/%.c $(GPU_TEST_DEPS) $(EMU_OBJ) $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(EMU_FLAGS) $(CPPFLAGS) $(ALL_CFLAGS) $< $(EMU_OBJ) $(LIB_A) $(LDLIBS) -o $@
 

@@ -30,6 +30,30 @@ run_binaries unit "$BUILD/tests/test_*"
 echo "== CUDA kernels on the CPU emulator (kernels/emu)"
 run_binaries emulated "$BUILD/tests/emu/test_*"
 
+echo "== the same with the emulator's threads in reverse order (races)"
+# A GPU runs the threads between two barriers in any order: every result
+# the tests check must have the same bytes when blocks, warps and lanes run
+# in the opposite order (gpucheck.h's digests)
+dig=$(mktemp -d) || exit 2
+for t in "$BUILD"/tests/emu/test_*; do
+	[ -x "$t" ] || continue
+	n=$(basename "$t")
+	PRESTO_TEST_DIGEST=$dig/$n.fwd "$t" >/dev/null 2>&1
+	a=$?
+	PRESTO_EMU_ORDER=reverse PRESTO_TEST_DIGEST=$dig/$n.rev "$t" >"$dig/$n.out" 2>&1
+	b=$?
+	rc=0
+	if [ $a != 0 ] || [ $b != 0 ]; then
+		tail -n 20 "$dig/$n.out" | sed 's/^/# /'
+		rc=1
+	elif ! cmp -s "$dig/$n.fwd" "$dig/$n.rev" 2>/dev/null && [ -f "$dig/$n.fwd" ]; then
+		diff "$dig/$n.fwd" "$dig/$n.rev" | head -n 10 | sed 's/^/# /'
+		rc=1
+	fi
+	count "reverse order $n" $rc
+done
+rm -rf "$dig"
+
 echo "== conformance on the CUDA emulator's GPU (a stand-in driver, the emulated backend)"
 if [ -d "$FIXTURES" ] && [ -f "$BUILD"/tests/emu/libpresto-cuda.so ]; then
 	# every fixture, the models on the emulated GPU (fp32)

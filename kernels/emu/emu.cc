@@ -58,6 +58,21 @@ const std::function<void()> *body_fn;
 unsigned char *smem_buf;  // 256-byte aligned, like the GPU's shared memory base
 size_t smem_cap;
 std::mutex launch_lock;
+// $PRESTO_EMU_ORDER=reverse: blocks, the warps of a block and the lanes of a
+// warp run in the opposite order. Between two barriers a GPU runs threads in
+// any order: a kernel whose output differs between the two orders reads
+// what another thread writes (or writes what it reads) without a barrier
+// between them
+bool reverse_order = [] {
+	const char *e = getenv("PRESTO_EMU_ORDER");
+	if (!e || !*e || !strcmp(e, "forward"))
+		return false;
+	if (strcmp(e, "reverse")) {
+		fprintf(stderr, "CUDA emulator: PRESTO_EMU_ORDER=%s: forward or reverse\n", e);
+		abort();
+	}
+	return true;
+}();
 cudaError_t last_err = cudaSuccess;
 
 #if defined(__x86_64__)
@@ -223,12 +238,15 @@ void run_block(int n)
 	}
 	int nwarps = (n + 31) / 32;
 	for (;;) {
-		for (int w = 0; w < nwarps; w++) {
+		for (int k = 0; k < nwarps; k++) {
+			int w = reverse_order ? nwarps - 1 - k : k;
 			int lo = w * 32, hi = lo + 32 < n ? lo + 32 : n;
 			do {
-				for (int i = lo; i < hi; i++)
+				for (int j = lo; j < hi; j++) {
+					int i = reverse_order ? lo + hi - 1 - j : j;
 					while (threads[i].state == RUN)
 						resume(threads[i]);
+				}
 			} while (release_warp(w, n));
 		}
 		int waiting = 0, done = 0;
@@ -324,6 +342,8 @@ void async_wait_prior(size_t prior)
 	if (nb > prior)
 		finish_copies(*cur, (long)(nb - prior));
 }
+
+void set_reverse_order(bool reverse) { reverse_order = reverse; }
 
 void fail(const char *fmt, ...)
 {
@@ -458,16 +478,19 @@ void run_grid(dim3 grid, dim3 block, size_t smem, const void *fn, const std::fun
 		if (!smem_buf)
 			fail("no memory for %zu bytes of shared memory", smem);
 	}
-	memset(smem_buf, 0xff, smem);  // uninitialised shared memory reads as NaN
 	grid_dim = grid;
 	block_dim = block;
 	body_fn = &body;
-	for (unsigned z = 0; z < grid.z; z++)
-		for (unsigned y = 0; y < grid.y; y++)
-			for (unsigned x = 0; x < grid.x; x++) {
-				block_idx = dim3(x, y, z);
-				run_block((int)n);
-			}
+	size_t nblocks = (size_t)grid.x * grid.y * grid.z;
+	for (size_t k = 0; k < nblocks; k++) {
+		size_t b = reverse_order ? nblocks - 1 - k : k;
+		block_idx = dim3((unsigned)(b % grid.x), (unsigned)(b / grid.x % grid.y),
+				 (unsigned)(b / ((size_t)grid.x * grid.y)));
+		// every block finds its shared memory uninitialised (reading as
+		// NaN), not as the block before it left it
+		memset(smem_buf, 0xff, smem);
+		run_block((int)n);
+	}
 	body_fn = nullptr;
 }
 

@@ -66,6 +66,9 @@ unsigned lane_id();
  * the products summed in fp32 in k order */
 void mma_16816_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
 void *dynamic_smem();
+/* the order threads run in between barriers: forward (blocks, warps, lanes
+ * in index order) or reverse; $PRESTO_EMU_ORDER=reverse sets it at start */
+void set_reverse_order(bool reverse);
 [[noreturn]] void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* run body once per thread of every block (in block order); fn is the

@@ -83,6 +83,13 @@ if [ -f "$emu" ]; then
 	expect_out 'bf16"'
 	expect_ok $gpu "$BIN/presto-sample" $S cond.st
 	cmp -s "$OUT" auto.st || fail "two GPU runs of one seed differ"
+	# with the emulator's threads in reverse order between barriers: a race
+	# in a kernel would change the bytes
+	expect_ok $gpu PRESTO_EMU_ORDER=reverse "$BIN/presto-sample" $S --sampler dpmpp-3m-sde --cfg 3 cond.st
+	cp "$OUT" rev.st
+	expect_ok $gpu "$BIN/presto-sample" $S --sampler dpmpp-3m-sde --cfg 3 cond.st
+	cmp -s "$OUT" rev.st || fail "threads in reverse order give other bytes: a race in a kernel"
+	rm -f rev.st
 
 	tcase "GPU path on the emulator: the DiT forwards replay as CUDA graphs, with the bytes of direct launches"
 	expect_ok $gpu PRESTO_EMU_STATS=1 "$BIN/presto-sample" $S --device cuda cond.st
@@ -193,6 +200,9 @@ if [ -f "$emu" ]; then
 	"$TOOLS/mutstream" dump 0 audio < "$OUT" > a_bf16.raw
 	"$TOOLS/cmpraw" a_cpu.raw a_bf16.raw 3e-2 > cmp.txt || fail "bf16 audio: $(cat cmp.txt)"
 	"$TOOLS/cmpraw" a_cpu.raw a_bf16.raw 1e-5 > /dev/null && fail "bf16 audio equals the CPU's: bf16 not used?"
+	expect_ok $gpu PRESTO_EMU_ORDER=reverse "$BIN/presto-decode" --stream cpu.st
+	"$TOOLS/mutstream" dump 0 audio < "$OUT" > a_rev.raw
+	cmp -s a_bf16.raw a_rev.raw || fail "decoding with threads in reverse order gives other bytes: a race"
 	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-decode" --stream cpu.st
 	expect_err "presto-decode: out of GPU memory uploading the VAE decoder"
 	expect_exit 2 $nodrv "$BIN/presto-decode" --device cuda:3 --stream cpu.st
@@ -221,13 +231,16 @@ if [ -f "$emu" ]; then
 	[ ! -s "$ERR" ] || fail "stderr not empty: $(cat "$ERR")"
 	"$TOOLS/mutstream" dump 0 cross_attn_cond < "$OUT" > c_gpu.raw
 	"$TOOLS/cmpraw" c_cpu.raw c_gpu.raw 1e-2 > cmp.txt || fail "tf32 conditioning: $(cat cmp.txt)"
+	expect_ok $gpu PRESTO_EMU_ORDER=reverse "$BIN/presto-encode" "a quiet test"
+	"$TOOLS/mutstream" dump 0 cross_attn_cond < "$OUT" > c_rev.raw
+	cmp -s c_gpu.raw c_rev.raw || fail "encoding with threads in reverse order gives other bytes: a race"
 	expect_exit 2 $gpu PRESTO_EMU_MEMORY=4096 "$BIN/presto-encode" "a quiet test"
 	expect_err "presto-encode: out of GPU memory uploading the T5 encoder"
 	expect_exit 2 $nodrv "$BIN/presto-encode" --device cuda "a quiet test"
 	expect_err "presto-encode: cannot use --device cuda:0: no CUDA device"
 	expect_exit 1 "$BIN/presto-encode" --device cuda:x "a quiet test"
 	expect_err "--device: device 'cuda:x'"
-	rm -f c_cpu.raw c_gpu.raw
+	rm -f c_cpu.raw c_gpu.raw c_rev.raw a_rev.raw
 	expect_clean_dir cond.st cpu.st m fp32.st cpu.raw fp32.raw bf16.raw cmp.txt auto.st a_cpu.raw a_fp32.raw \
 		a_bf16.raw
 else

@@ -41,6 +41,28 @@ __global__ void reverse_kernel(float *y, const float *x, int n)
 		y[i] = s[n - 1 - i];
 }
 
+// a race: each thread writes its slot and reads its neighbours' with no
+// barrier between, and records which block ran first
+__global__ void race_kernel(int *y, int *first)
+{
+	PRESTO_DYNAMIC_SMEM(int, s);
+	int t = threadIdx.x, n = blockDim.x;
+	s[t] = t;
+	y[blockIdx.x * n + t] = s[(t + 1) % n] + 1000 * s[(t + n - 1) % n];
+	if (t == 0 && *first < 0)
+		*first = (int)blockIdx.x;
+}
+
+// shared memory as a block finds it (the block before it wrote all of it)
+__global__ void smem_state_kernel(int *stale)
+{
+	PRESTO_DYNAMIC_SMEM(int, s);
+	int t = threadIdx.x;
+	stale[blockIdx.x * blockDim.x + t] = s[t] == 12345;
+	__syncthreads();
+	s[t] = 12345;
+}
+
 __global__ void warp_kernel(float *sum, float *bcast, float *down, float *up, unsigned *ballot)
 {
 	int t = threadIdx.x;
@@ -148,6 +170,38 @@ int main()
 		EXPECT(!bad, "dynamic shared memory and __syncthreads (%d wrong)", bad);
 		cudaFree(x);
 		cudaFree(y);
+	}
+	{
+		// between barriers the threads run in index order, or (the race
+		// check of tests/run.sh) in reverse order: blocks, warps and lanes
+		int n = 64, *y, *first, *stale;
+		cudaMalloc((void **)&y, sizeof(int) * 2 * n);
+		cudaMalloc((void **)&first, sizeof(int));
+		cudaMalloc((void **)&stale, sizeof(int) * 2 * n);
+		int got[2][3];
+		for (int r = 0; r < 2; r++) {
+			presto_emu::set_reverse_order(r == 1);
+			*first = -1;
+			PRESTO_LAUNCH(2, n, sizeof(int) * n, nullptr, race_kernel)(y, first);
+			got[r][0] = y[n + 5];       // lane 5: reads lanes 6 and 4
+			got[r][1] = y[n + 40];      // warp 1 reads warp 0's lane 39
+			got[r][2] = *first;
+		}
+		presto_emu::set_reverse_order(false);
+		// forward: lane 5 finds lane 4's write, not lane 6's; reverse the
+		// other way; -1 is the poison (0xffffffff) of unwritten memory
+		EXPECT(got[0][0] == -1 + 1000 * 4 && got[1][0] == 6 + 1000 * -1 && got[0][1] == -1 + 1000 * 39 &&
+			       got[1][1] == 41 + 1000 * -1 && got[0][2] == 0 && got[1][2] == 1,
+		       "threads between barriers in forward and reverse order (%d %d %d / %d %d %d)", got[0][0],
+		       got[0][1], got[0][2], got[1][0], got[1][1], got[1][2]);
+		PRESTO_LAUNCH(2, n, sizeof(int) * n, nullptr, smem_state_kernel)(stale);
+		int st = 0;
+		for (int i = 0; i < 2 * n; i++)
+			st += stale[i];
+		EXPECT(st == 0, "every block finds its shared memory uninitialised (%d stale values)", st);
+		cudaFree(y);
+		cudaFree(first);
+		cudaFree(stale);
 	}
 	{
 		float *m;

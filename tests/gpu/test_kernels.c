@@ -322,6 +322,7 @@ static size_t ulp_diff(const float *got, const float *ref, size_t n, uint32_t *m
 {
 	size_t diff = 0;
 	*max_ulps = 0;
+	digest("bits", got, n * sizeof *got);
 	for (size_t i = 0; i < n; i++) {
 		uint32_t a, b;
 		memcpy(&a, &got[i], 4);
