@@ -136,16 +136,32 @@ struct conv_phases {
 	long long y_off[kMaxPhases] = {0}, x_off[kMaxPhases] = {0}, w_off[kMaxPhases] = {0};
 };
 
+// A residual unit's second convolution (kernel 1, C -> C) and its residual
+// sum fused into the first's kernel (conv_tc_kernel<2, ST, true>, C = 128:
+// a block's tile holds every channel of its frames): the first
+// convolution's output goes through its Snake to bf16 rows in shared memory
+// (never to global memory), the block multiplies them by w2 [C, C], adds
+// b2 and the unit's input row (xf) and writes out [T, C] fp32: a buffer
+// other than xf, whose rows neighbouring blocks still read as their halo.
+constexpr int kUnitC = 128, kLdH = kUnitC + 8;  // 272-byte rows: fragments 32-byte aligned, banks spread
+struct conv_unit {
+	const __nv_bfloat16 *w2 = nullptr;
+	const float *b2 = nullptr;
+	float *out = nullptr;
+};
+
 // the shared memory of one stage: the input rows and the weight rows of a chunk
 template <int WC> size_t conv_tc_stage(int K, int dil)
 {
 	return ((size_t)kTileT + (size_t)(K - 1) * dil + (size_t)K * 64 * WC) * kLd * 2;
 }
 
-template <int WC, int ST> size_t conv_tc_smem(int K, int dil)
+template <int WC, int ST> size_t conv_tc_smem(int K, int dil, bool unit = false)
 {
 	size_t stage = ST * conv_tc_stage<WC>(K, dil);
 	size_t epi = (size_t)4 * WC * 16 * kLdE * 4;  // a 16 x 64 fp32 tile a warp
+	if (unit)                                     // and the unit's rows and w2
+		epi += (size_t)2 * kUnitC * kLdH * 2;
 	return stage > epi ? stage : epi;
 }
 
@@ -162,12 +178,12 @@ template <int ST> __device__ __forceinline__ void stage16(__nv_bfloat16 *dst, co
 // ST = 1: stage a chunk, compute it, stage the next; ST = 2: two stages in
 // shared memory, the next chunk's copies (cp.async) in flight while this
 // one is computed
-template <int WC, int ST>
+template <int WC, int ST, bool UNIT = false>
 __global__ void __launch_bounds__(128 * WC)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
 		       int Cout, int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa,
 		       const float *sib, int ldy, ptrdiff_t wstride, const float *xf, const float *ia, const float *iib,
-		       int row0, int Tin, conv_phases phs)
+		       int row0, int Tin, conv_phases phs, conv_unit un)
 {
 	using namespace nvcuda;
 	constexpr int TC = 64 * WC;
@@ -266,6 +282,63 @@ __global__ void __launch_bounds__(128 * WC)
 			__syncthreads();  // stage st is consumed: chunk ch + 2 may land there
 	}
 	__syncthreads();  // the staging room now holds each warp's output rows
+	if constexpr (UNIT) {
+		static_assert(64 * WC == kUnitC, "a unit's tile holds all its channels");
+		// [kTileT][kLdH] Snake(conv 1) rows, [C][kLdH] w2 rows, then each
+		// warp's fp32 tile
+		__nv_bfloat16 *hs = sm, *w2s = sm + (size_t)kTileT * kLdH;
+		float *tw = (float *)(w2s + (size_t)kUnitC * kLdH) + warp * 16 * kLdE;
+		for (int v = threadIdx.x; v < kUnitC * (kUnitC / 8); v += blockDim.x) {
+			int r = v / (kUnitC / 8), c = v % (kUnitC / 8) * 8;
+			*(uint4 *)(w2s + r * kLdH + c) = *(const uint4 *)(un.w2 + (size_t)r * kUnitC + c);
+		}
+#pragma unroll
+		for (int i = 0; i < 2; i++) {
+#pragma unroll
+			for (int j = 0; j < 4; j++)
+				wmma::store_matrix_sync(tw + 16 * j, acc[i][j], kLdE, wmma::mem_row_major);
+			__syncwarp();
+			for (int e = lane; e < 16 * 64; e += 32) {
+				int r = wr * 32 + 16 * i + e / 64, co = wc * 64 + e % 64;
+				float v = tw[e / 64 * kLdE + e % 64] + (b ? b[co] : 0.0f);
+				hs[r * kLdH + co] = __float2bfloat16(snake_bf16_f(v, sa[co], sib[co]));
+			}
+			__syncwarp();
+		}
+		__syncthreads();  // every channel of the rows, and w2
+		for (int i = 0; i < 2; i++)
+			for (int j = 0; j < 4; j++)
+				wmma::fill_fragment(acc[i][j], 0.0f);
+#pragma unroll
+		for (int cs = 0; cs < kUnitC; cs += 16) {
+#pragma unroll
+			for (int i = 0; i < 2; i++)
+				wmma::load_matrix_sync(a[i], hs + (wr * 32 + 16 * i) * kLdH + cs, kLdH);
+#pragma unroll
+			for (int j = 0; j < 4; j++) {
+				wmma::load_matrix_sync(bm, w2s + (wc * 64 + 16 * j) * kLdH + cs, kLdH);
+#pragma unroll
+				for (int i = 0; i < 2; i++)
+					wmma::mma_sync(acc[i][j], a[i], bm, acc[i][j]);
+			}
+		}
+#pragma unroll
+		for (int i = 0; i < 2; i++) {
+#pragma unroll
+			for (int j = 0; j < 4; j++)
+				wmma::store_matrix_sync(tw + 16 * j, acc[i][j], kLdE, wmma::mem_row_major);
+			__syncwarp();
+			for (int e = lane; e < 16 * 64; e += 32) {
+				int t = tb + wr * 32 + 16 * i + e / 64, co = wc * 64 + e % 64;
+				if (t >= T)
+					continue;
+				float v = tw[e / 64 * kLdE + e % 64] + (un.b2 ? un.b2[co] : 0.0f);
+				un.out[(size_t)t * kUnitC + co] = xf[(size_t)t * kUnitC + co] + v;
+			}
+			__syncwarp();
+		}
+		return;
+	}
 	float *tw = (float *)sm + warp * 16 * kLdE;
 #pragma unroll
 	for (int i = 0; i < 2; i++) {
@@ -292,11 +365,17 @@ __global__ void __launch_bounds__(128 * WC)
 // $PRESTO_CUDA_CONV, for measuring the bf16 convolutions' paths against each
 // other: "cublas" one cuBLAS GEMM per tap everywhere (the tensor-core
 // kernel and its fusions off), "tc64" tiles of 64 channels only, "tc2" the
-// double-buffered kernel (cp.async); anything else (or unset) the default
+// double-buffered kernel (cp.async), "unfused" each residual unit as two
+// convolutions; anything else (or unset) the default
 int conv_mode()
 {
 	const char *e = getenv("PRESTO_CUDA_CONV");  // (read at each convolution: the tests switch it)
-	return !e ? 0 : !strcmp(e, "cublas") ? 1 : !strcmp(e, "tc64") ? 2 : !strcmp(e, "tc2") ? 3 : 0;
+	return !e       ? 0
+	       : !strcmp(e, "cublas") ? 1
+	       : !strcmp(e, "tc64")   ? 2
+	       : !strcmp(e, "tc2")    ? 3
+	       : !strcmp(e, "unfused") ? 4
+				      : 0;
 }
 
 // the widest tile for Cout (2: 128 channels, 1: 64), 0: none
@@ -309,11 +388,14 @@ int conv_tc_wc(int Cout)
 // conv_tc_kernel's stages: 2 (double-buffered) with PRESTO_CUDA_CONV=tc2
 int conv_tc_stages() { return conv_mode() == 3 ? 2 : 1; }
 
-// conv_tc_kernel's shared memory for Cout (0: more than a block may have)
-size_t conv_tc_bytes(int Cout, int K, int dil)
+// conv_tc_kernel's shared memory for Cout (0: more than a block may have),
+// with a residual unit's second convolution fused in (unit: Cout kUnitC)
+size_t conv_tc_bytes(int Cout, int K, int dil, bool unit = false)
 {
 	int wc = conv_tc_wc(Cout), two = conv_tc_stages() == 2;
-	size_t smem = wc == 2 ? (two ? conv_tc_smem<2, 2>(K, dil) : conv_tc_smem<2, 1>(K, dil))
+	if (unit && (wc != 2 || Cout != kUnitC))
+		return 0;
+	size_t smem = wc == 2 ? (two ? conv_tc_smem<2, 2>(K, dil, unit) : conv_tc_smem<2, 1>(K, dil, unit))
 		      : wc == 1 ? (two ? conv_tc_smem<1, 2>(K, dil) : conv_tc_smem<1, 1>(K, dil))
 				: 0;
 	return smem <= 220 * 1024 ? smem : 0;
@@ -328,31 +410,39 @@ struct conv_in32 {
 // launch conv_tc_kernel over T output rows (arguments as the kernel's)
 int conv_tc(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin, int Cout,
 	    int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa, const float *sib, int ldy,
-	    ptrdiff_t wstride, void *s, const conv_in32 &in = conv_in32(), const conv_phases &phs = conv_phases())
+	    ptrdiff_t wstride, void *s, const conv_in32 &in = conv_in32(), const conv_phases &phs = conv_phases(),
+	    const conv_unit &un = conv_unit())
 {
 	int wc = conv_tc_wc(Cout);
-	size_t smem = conv_tc_bytes(Cout, K, dil);
-	if (!wc || !smem)
+	bool unit = un.w2 != nullptr;
+	size_t smem = conv_tc_bytes(Cout, K, dil, unit);
+	if (!wc || !smem || (unit && (!in.xf || !sa || !sib || Cin != kUnitC || phs.n)))
 		return (int)cudaErrorInvalidValue;
 	int st = conv_tc_stages();
 	// the instance, and the dynamic shared memory it may use so far
-	const void *fn = wc == 2 ? (st == 2 ? (const void *)conv_tc_kernel<2, 2> : (const void *)conv_tc_kernel<2, 1>)
+	const void *fn = unit ? (st == 2 ? (const void *)conv_tc_kernel<2, 2, true>
+					 : (const void *)conv_tc_kernel<2, 1, true>)
+		       : wc == 2 ? (st == 2 ? (const void *)conv_tc_kernel<2, 2> : (const void *)conv_tc_kernel<2, 1>)
 				 : (st == 2 ? (const void *)conv_tc_kernel<1, 2> : (const void *)conv_tc_kernel<1, 1>);
-	static size_t opted[3][3];
-	PRESTO_K_TRY(presto_k::smem_opt_in(fn, smem, &opted[wc][st]));
+	static size_t opted[2][3][3];
+	PRESTO_K_TRY(presto_k::smem_opt_in(fn, smem, &opted[unit][wc][st]));
 	dim3 grid((T + kTileT - 1) / kTileT, Cout / (64 * wc), phs.n ? phs.n : 1);  // (T: the most rows of a phase)
-#define PRESTO_CONV_TC(WC_, ST_)                                                                                      \
-	PRESTO_LAUNCH(grid, 128 * WC_, smem, s, conv_tc_kernel<WC_, ST_>)(y, x, w, b, T, Cin, Cout, K, dil, pad,       \
-									   accumulate, ys, sa, sib, ldy, wstride, in.xf,  \
-									   in.ia, in.iib, in.row0, in.Tin, phs)
-	if (wc == 2 && st == 2)
-		PRESTO_CONV_TC(2, 2);
+#define PRESTO_CONV_TC(WC_, ST_, U_)                                                                                  \
+	PRESTO_LAUNCH(grid, 128 * WC_, smem, s, conv_tc_kernel<WC_, ST_, U_>)(                                          \
+		y, x, w, b, T, Cin, Cout, K, dil, pad, accumulate, ys, sa, sib, ldy, wstride, in.xf, in.ia, in.iib,     \
+		in.row0, in.Tin, phs, un)
+	if (unit && st == 2)
+		PRESTO_CONV_TC(2, 2, true);
+	else if (unit)
+		PRESTO_CONV_TC(2, 1, true);
+	else if (wc == 2 && st == 2)
+		PRESTO_CONV_TC(2, 2, false);
 	else if (wc == 2)
-		PRESTO_CONV_TC(2, 1);
+		PRESTO_CONV_TC(2, 1, false);
 	else if (st == 2)
-		PRESTO_CONV_TC(1, 2);
+		PRESTO_CONV_TC(1, 2, false);
 	else
-		PRESTO_CONV_TC(1, 1);
+		PRESTO_CONV_TC(1, 1, false);
 #undef PRESTO_CONV_TC
 	return presto_k::last_error();
 }
@@ -784,6 +874,26 @@ static int stage_input(presto_cuda_vae *g, const float *z, int C, int T, float s
 static int residual(presto_cuda_vae *g, const gres &u, int T, void *s)
 {
 	int Tn;
+	if (conv_tc_ok(g, &u.c1, T) && u.s2.c == u.c1.cout && u.s1.c == u.c1.cin && u.c1.cin == kUnitC &&
+	    u.c1.cout == kUnitC && u.c2.cin == kUnitC && u.c2.cout == kUnitC && u.c2.k == 1 && u.c2.pad == 0 &&
+	    u.c2.stride == 1 && !u.c2.transposed && conv_mode() != 4 &&
+	    conv_tc_bytes(kUnitC, u.c1.k, u.c1.dil, true)) {
+		// the whole unit in one kernel: its fp32 input through the first
+		// Snake as staged, the first convolution, its Snake, the second
+		// convolution and the sum with the input, into y (neighbouring
+		// blocks still read x); then y is the residual stream
+		conv_in32 in32;
+		in32.xf = g->x, in32.ia = u.s1.a, in32.iib = u.s1.ib, in32.Tin = T;
+		conv_unit un;
+		un.w2 = (const __nv_bfloat16 *)u.c2.w, un.b2 = u.c2.b, un.out = g->y;
+		PRESTO_K_TRY(conv_tc(nullptr, nullptr, (const __nv_bfloat16 *)u.c1.w, u.c1.b, T, kUnitC, kUnitC, u.c1.k,
+				     u.c1.dil, u.c1.pad, 0, nullptr, u.s2.a, u.s2.ib, kUnitC,
+				     (ptrdiff_t)kUnitC * kUnitC, s, in32, conv_phases(), un));
+		float *t = g->x;
+		g->x = g->y;
+		g->y = t;
+		return 0;
+	}
 	if (conv_tc_ok(g, &u.c1, T) && u.s2.c == u.c1.cout && u.s1.c == u.c1.cin) {
 		// the first Snake as the first convolution stages its fp32 input,
 		// the second in its epilogue, its bf16 rows in the y buffer (twice

@@ -92,8 +92,9 @@ bench() {
 			export PRESTO_DEVICE_LOOP=0
 			run presto-ls-hostloop -m "$M/sao1" --seconds 32 --sampler presto -n 4 --cfg 1 --keep 0.6 --runs 5
 		)
-		# the decoder's convolutions by cuBLAS per tap, on 64-channel tiles only, double-buffered
-		for conv in cublas tc64 tc2; do
+		# the decoder's convolutions by cuBLAS per tap, on 64-channel tiles only, double-buffered,
+		# each residual unit as two convolutions
+		for conv in cublas tc64 tc2 unfused; do
 			(
 				export PRESTO_CUDA_CONV=$conv
 				run presto-ls-conv-$conv -m "$M/sao1" --seconds 32 --sampler presto -n 4 --cfg 1 --keep 0.6 --runs 3

@@ -31,6 +31,21 @@ static void init_params(presto_params *ps)
 	}
 }
 
+/* the last test_case's bf16 decode and encode on the device, for comparing
+ * the convolution paths with each other */
+static struct {
+	float *dec, *enc;
+	size_t ndec, nenc;
+} kept;
+
+static void keep(float **dst, size_t *n, const float *src, size_t count)
+{
+	free(*dst);
+	*dst = malloc(sizeof(float) * count);
+	memcpy(*dst, src, sizeof(float) * count);
+	*n = count;
+}
+
 static void test_case(const char *label, int channels, int n, const int *mults, const int *strides, int latent,
 		      int final_tanh, float scale, int Lz)
 {
@@ -83,6 +98,8 @@ static void test_case(const char *label, int channels, int n, const int *mults, 
 		double rel = norm_error(got, ref, na, &bad), tol = bf ? 3e-2 : 1e-5;
 		CHECK(!rc && !bad && rel <= tol, "%s, %s: %d latent frames -> %d samples, normalised error %.2e (tol %.0e)%s (rc %d)",
 		      label, bf ? "bf16" : "fp32", Lz, N, rel, tol, bad ? ", non-finite" : "", rc);
+		if (bf)
+			keep(&kept.dec, &kept.ndec, got, na);
 		/* the encoder on the decoded audio */
 		int Le = presto_vae_latent_len(&c, N);
 		size_t ne = (size_t)c.encoder_out_dim * (Le > 0 ? Le : 1);
@@ -99,6 +116,8 @@ static void test_case(const char *label, int channels, int n, const int *mults, 
 		tol = bf ? 3e-2 : 1e-5;
 		CHECK(!rc && !bad && rel <= tol, "%s, %s: encode %d samples -> %d frames, normalised error %.2e (tol %.0e)%s "
 		      "(rc %d)", label, bf ? "bf16" : "fp32", N, Le, rel, tol, bad ? ", non-finite" : "", rc);
+		if (bf)
+			keep(&kept.enc, &kept.nenc, egot, ne);
 		cudaFree(de);
 		free(eref), free(egot);
 		presto_cuda_vae_free(g);
@@ -128,8 +147,34 @@ int main(void)
 		test_case(label, 64, 2, m22, s22, 64, 1, 1.0f, 37);
 	}
 	unsetenv("PRESTO_CUDA_CONV");
-	/* 128 channels throughout: 128-wide tiles everywhere, several tiles of frames */
+	/* 128 channels throughout: 128-wide tiles everywhere, several tiles of
+	 * frames, each residual unit one kernel (the second convolution and the
+	 * sum fused into the first's), in both staging modes; the same bytes as
+	 * the unit's two convolutions */
 	static const int m11[] = {1, 1}, s32[] = {3, 2};
-	test_case("128 channels (128-wide tiles)", 128, 2, m11, s32, 64, 0, 1.0f, 45);
+	static const char *const modes128[] = {"unfused", NULL, "tc2"};
+	float *dec0 = NULL, *enc0 = NULL;
+	size_t ndec0 = 0, nenc0 = 0;
+	for (int i = 0; i < 3; i++) {
+		char label[96];
+		snprintf(label, sizeof label, "128 channels (128-wide tiles)%s%s", modes128[i] ? ", PRESTO_CUDA_CONV=" : "",
+			 modes128[i] ? modes128[i] : "");
+		if (modes128[i])
+			setenv("PRESTO_CUDA_CONV", modes128[i], 1);
+		else
+			unsetenv("PRESTO_CUDA_CONV");
+		rs = 0x9e3779b97f4a7c15ull; /* the same weights and latents each time */
+		test_case(label, 128, 2, m11, s32, 64, 0, 1.0f, 45);
+		if (!i) {
+			keep(&dec0, &ndec0, kept.dec, kept.ndec);
+			keep(&enc0, &nenc0, kept.enc, kept.nenc);
+			continue;
+		}
+		CHECK(kept.ndec == ndec0 && !memcmp(kept.dec, dec0, sizeof(float) * ndec0) && kept.nenc == nenc0 &&
+			      !memcmp(kept.enc, enc0, sizeof(float) * nenc0),
+		      "%s: bf16 decode and encode bit for bit those of the unfused units", label);
+	}
+	unsetenv("PRESTO_CUDA_CONV");
+	free(dec0), free(enc0), free(kept.dec), free(kept.enc);
 	return check_status();
 }
