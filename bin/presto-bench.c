@@ -14,7 +14,7 @@
 #include "ops.h"
 
 enum { OPT_DEVICE = 256, OPT_PRECISION, OPT_SECONDS, OPT_SAMPLER, OPT_CFG, OPT_KEEP, OPT_RUNS, OPT_WARMUP, OPT_JSON,
-       OPT_THREADS, OPT_PROMPT, OPT_PEAK_TFLOPS, OPT_PEAK_GBPS };
+       OPT_THREADS, OPT_PROMPT, OPT_PEAK_TFLOPS, OPT_PEAK_GBPS, OPT_BATCH };
 
 static const presto_cli_option options[] = {
 	{"model", 'm', "DIR", "model directory (default: $PRESTO_MODEL, else the shipped default)"},
@@ -25,6 +25,7 @@ static const presto_cli_option options[] = {
 	{"sampler", OPT_SAMPLER, "NAME", "euler, heun, dpmpp-2m, dpmpp-3m-sde, pingpong or presto"},
 	{"cfg", OPT_CFG, "SCALE", "classifier-free guidance scale, 1 = off (default: the model's)"},
 	{"keep", OPT_KEEP, "F", "run this fraction of the DiT blocks at every step, spread evenly (a layer budget)"},
+	{"batch", OPT_BATCH, "N", "generate N clips of the prompt at once (presto-sample --batch; default 1)"},
 	{"runs", OPT_RUNS, "N", "timed runs; the medians are reported (default 3)"},
 	{"warmup", OPT_WARMUP, "N", "untimed runs first (default 1)"},
 	{"prompt", OPT_PROMPT, "TEXT", "the prompt (default \"warm lofi piano, 80 BPM\")"},
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
 	presto_cli cli;
 	const char *arg, *model = NULL, *device_arg = NULL, *precision_arg = NULL, *sampler = NULL;
 	const char *prompt = "warm lofi piano, 80 BPM";
-	long long steps = 0, runs = 3, warmup = 1, threads = 0;
+	long long steps = 0, runs = 3, warmup = 1, threads = 0, batch = 1;
 	double seconds = -1, cfg = -1, keep = 1, peak_tflops = 0, peak_gbps = 0;
 	int json = 0, c;
 	presto_cli_init(&cli, &spec, argc, argv);
@@ -119,6 +120,7 @@ int main(int argc, char **argv)
 		case OPT_CFG: if (!presto_cli_double("--cfg", arg, 0, 100, &cfg)) return 1; break;
 		case OPT_KEEP: if (!presto_cli_double("--keep", arg, 0.001, 1, &keep)) return 1; break;
 		case OPT_RUNS: if (!presto_cli_int("--runs", arg, 1, 1000, &runs)) return 1; break;
+		case OPT_BATCH: if (!presto_cli_int("--batch", arg, 1, 256, &batch)) return 1; break;
 		case OPT_WARMUP: if (!presto_cli_int("--warmup", arg, 0, 1000, &warmup)) return 1; break;
 		case OPT_PROMPT: prompt = arg; break;
 		case OPT_JSON: json = 1; break;
@@ -176,7 +178,8 @@ int main(int argc, char **argv)
 	float *cross = NULL, *mask = NULL, *global = NULL, *latent = NULL, *audio = NULL;
 	double *tstep = NULL, *samples = NULL;
 	char used[320], note[600], used_vae[320], used_t5[320] = "cpu";
-	int C = mc.dit.io_channels, S = 0, N = presto_vae_audio_len(&mc.vae, T), n_runs = (int)runs;
+	int C = mc.dit.io_channels, S = 0, N = presto_vae_audio_len(&mc.vae, T), n_runs = (int)runs, B = (int)batch;
+	uint64_t *seeds = NULL;
 	double t_load = now();
 	st = presto_cond_encoder_load(&mc, &enc);
 	if (!st && presto_cond_encoder_t5(enc))
@@ -198,15 +201,18 @@ int main(int argc, char **argv)
 	if (!st) {
 		S = presto_cond_encoder_seq_len(enc);
 		int G = presto_cond_encoder_global_dim(enc);
-		cross = presto_falloc((size_t)S * mc.cond_dim);
+		cross = presto_falloc((size_t)S * mc.cond_dim * (size_t)B);
 		mask = presto_falloc((size_t)S);
-		global = presto_falloc((size_t)(G ? G : 1));
-		latent = presto_falloc((size_t)C * T);
+		global = presto_falloc((size_t)(G ? G : 1) * (size_t)B);
+		latent = presto_falloc((size_t)C * T * (size_t)B);
+		seeds = presto_malloc(sizeof *seeds * (size_t)B);
 		audio = presto_falloc((size_t)mc.audio_channels * N);
 		tstep = presto_malloc(sizeof(double) * (size_t)(g.steps + 1));
 		samples = presto_malloc(sizeof(double) * (size_t)n_runs * (size_t)(4 + g.steps));
-		if (!cross || !mask || !global || !latent || !audio || !tstep || !samples)
+		if (!cross || !mask || !global || !latent || !audio || !tstep || !samples || !seeds)
 			st = PRESTO_ENOMEM;
+		for (int b = 0; !st && b < B; b++)
+			seeds[b] = g.seed + (uint64_t)b;
 		if (!st && !G) {
 			free(global);
 			global = NULL;
@@ -226,13 +232,21 @@ int main(int argc, char **argv)
 					.bpm = !presto_model_has_cond(&mc, "bpm") ? -1 : bpm > 0 ? bpm : 120};
 		double t0 = now();
 		st = presto_cond_encode(enc, &in, cross, mask, global);
+		/* the batch: B copies of the conditioning, B seeds */
+		size_t ncr = (size_t)S * mc.cond_dim;
+		int G = presto_cond_encoder_global_dim(enc);
+		for (int b = 1; !st && b < B; b++) {
+			memcpy(cross + b * ncr, cross, sizeof(float) * ncr);
+			if (global)
+				memcpy(global + (size_t)b * G, global, sizeof(float) * (size_t)G);
+		}
 		double t1 = now();
 		tstep[0] = t1;
 		if (!st)
-			st = presto_generate(dit, &mc, &g, cross, NULL, S, global, T, latent);
+			st = presto_generate_batch(dit, &mc, &g, B, seeds, NULL, cross, NULL, S, global, T, latent);
 		double t2 = now();
-		if (!st)
-			st = presto_vae_decode(vae, audio, latent, T, NULL, NULL);
+		for (int b = 0; !st && b < B; b++)
+			st = presto_vae_decode(vae, audio, latent + (size_t)b * C * T, T, NULL, NULL);
 		double t3 = now();
 		if (st || r < warmup)
 			continue;
@@ -261,13 +275,13 @@ int main(int argc, char **argv)
 			}
 			size_t mem_used = 0, mem_peak = 0, mem_total = 0;
 			presto_accel_memory(adit ? adit : avae ? avae : at5, &mem_used, &mem_peak, &mem_total);
-			double rtf = seconds / med[3];
+			double rtf = seconds * B / med[3];
 			/* the work: DiT evaluations (heun evaluates twice but at the
 			 * last step; CFG doubles the batch), the decoder */
 			int evals = g.sampler == PRESTO_SAMPLER_HEUN ? 2 * used_steps - 1 : used_steps;
-			int Bn = g.cfg_scale != 1.0 && S > 0 ? 2 : 1;
+			int Bn = (g.cfg_scale != 1.0 && S > 0 ? 2 : 1) * B;
 			double f_eval = presto_dit_flops(&mc.dit, Bn, T, S, kept);
-			double f_sample = f_eval * evals, f_decode = presto_vae_decode_flops(&mc.vae, T);
+			double f_sample = f_eval * evals, f_decode = presto_vae_decode_flops(&mc.vae, T) * B;
 			double w_eval = presto_dit_weight_bytes(&mc.dit, kept, strstr(used, "bf16") ? 2 : 4);
 			device_peaks(used, &peak_tflops, &peak_gbps);
 			double fl_sample = -1, fl_decode = -1;
@@ -299,6 +313,7 @@ int main(int argc, char **argv)
 				json_object_set_new(o, "cfg", json_real(g.cfg_scale));
 				json_object_set_new(o, "blocks", json_integer(kept));
 				json_object_set_new(o, "depth", json_integer(depth));
+				json_object_set_new(o, "batch", json_integer(B));
 				json_object_set_new(o, "runs", json_integer(n_runs));
 				json_object_set_new(o, "load_s", json_real(t_load));
 				json_object_set_new(o, "encode_s", json_real(med[0]));
@@ -306,6 +321,7 @@ int main(int argc, char **argv)
 				json_object_set_new(o, "decode_s", json_real(med[2]));
 				json_object_set_new(o, "end_to_end_s", json_real(med[3]));
 				json_object_set_new(o, "real_time_factor", json_real(rtf));
+				json_object_set_new(o, "clips_per_s", json_real(B / med[3]));
 				for (int i = 0; i < used_steps; i++)
 					json_array_append_new(sv, json_real(stepmed[i]));
 				json_object_set_new(o, "step_s", sv);
@@ -328,8 +344,11 @@ int main(int argc, char **argv)
 				printf("model      %s\n", mc.id);
 				printf("device     DiT: %s; VAE: %s; T5: %s; sampling loop on the %s\n", used, used_vae,
 				       used_t5, presto_dit_device_loop(dit) ? "device" : "host");
-				printf("clip       %.2f s (%d latent frames), %s, %d steps, cfg %g, %d of %d blocks\n", seconds,
+				printf("clip       %.2f s (%d latent frames), %s, %d steps, cfg %g, %d of %d blocks", seconds,
 				       T, presto_sampler_name(g.sampler), used_steps, g.cfg_scale, kept, depth);
+				if (B > 1)
+					printf(", %d clips at once", B);
+				printf("\n");
 				printf("load       %.3f s (not in the figures below)\n", t_load);
 				printf("encode     %.4f s\n", med[0]);
 				printf("sample     %.4f s", med[1]);
@@ -342,6 +361,8 @@ int main(int argc, char **argv)
 				}
 				printf("\ndecode     %.4f s\n", med[2]);
 				printf("end to end %.4f s, %.1fx real time (median of %d runs)\n", med[3], rtf, n_runs);
+				if (B > 1)
+					printf("throughput %.2f clips/s\n", B / med[3]);
 				if (mem_total)
 					printf("GPU memory peak %.2f GiB of %.1f GiB\n", mem_peak / 1073741824.0,
 					       mem_total / 1073741824.0);
@@ -366,6 +387,6 @@ int main(int argc, char **argv)
 	presto_st_close(vst);
 	presto_cond_encoder_free(enc);
 	presto_model_config_free(&mc);
-	free(cross), free(mask), free(global), free(latent), free(audio), free(tstep), free(samples);
+	free(cross), free(mask), free(global), free(latent), free(audio), free(tstep), free(samples), free(seeds);
 	return rc;
 }

@@ -17,7 +17,7 @@
 enum {
 	OPT_SAMPLER = 256, OPT_CFG, OPT_SCHEDULE, OPT_SIGMA_MIN, OPT_SIGMA_MAX, OPT_RHO, OPT_SIGMAS, OPT_ETA,
 	OPT_S_NOISE, OPT_BUDGET, OPT_NO_BUDGET, OPT_EMIT_STEPS, OPT_SECONDS, OPT_THREADS, OPT_PROGRESS, OPT_INIT,
-	OPT_INIT_SIGMA, OPT_DEVICE, OPT_PRECISION,
+	OPT_INIT_SIGMA, OPT_DEVICE, OPT_PRECISION, OPT_BATCH,
 };
 
 static const presto_cli_option options[] = {
@@ -40,6 +40,7 @@ static const presto_cli_option options[] = {
 	{"emit-steps", OPT_EMIT_STEPS, NULL, "add every step's x and denoised latent to the records"},
 	{"device", OPT_DEVICE, "DEV", "auto, cpu, cuda or cuda:N (default: $PRESTO_DEVICE, else auto)"},
 	{"precision", OPT_PRECISION, "P", "on a GPU: auto, fp32 or bf16 (default auto: bf16 where supported)"},
+	{"batch", OPT_BATCH, "N", "sample up to N consecutive records of one length at once (default 1)"},
 	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
 	{"progress", OPT_PROGRESS, NULL, "show progress on stderr even when it is not a terminal"},
 	{"init", OPT_INIT, "FILE", "variations: start from the latents of FILE (e.g. presto-ingest output)"},
@@ -58,27 +59,37 @@ static const presto_cli_spec spec = {
 
 typedef struct {
 	int n_steps;
-	float *xs, *ds; /* [steps, C, T] */
-	size_t n;
+	float *xs, *ds; /* [B, steps, C, T] */
+	size_t n;       /* elements a record */
+	int B;
 	int progress;   /* 0 none, 1 one line per step, 2 redrawn line (terminal) */
-	uint64_t rec;
+	uint64_t rec, last; /* the ids of the batch's first and last records */
 } steps_ctx;
 
 static void on_step(void *ctx, int i, double sigma, const float *x, const float *denoised)
 {
 	steps_ctx *s = ctx;
+	(void)sigma;
 	if (s->xs && i < s->n_steps) {
-		memcpy(s->xs + (size_t)i * s->n, x, sizeof(float) * s->n);
-		memcpy(s->ds + (size_t)i * s->n, denoised, sizeof(float) * s->n);
+		for (int b = 0; b < s->B; b++) {
+			size_t at = ((size_t)b * (size_t)s->n_steps + (size_t)i) * s->n;
+			memcpy(s->xs + at, x + (size_t)b * s->n, sizeof(float) * s->n);
+			memcpy(s->ds + at, denoised + (size_t)b * s->n, sizeof(float) * s->n);
+		}
 	}
+	if (!s->progress)
+		return;
+	char what[64];
+	if (s->B > 1)
+		snprintf(what, sizeof what, "records %llu-%llu", (unsigned long long)s->rec, (unsigned long long)s->last);
+	else
+		snprintf(what, sizeof what, "record %llu", (unsigned long long)s->rec);
 	if (s->progress == 2) {
-		fprintf(stderr, "\r%s: record %llu step %d/%d\033[K", presto_progname(), (unsigned long long)s->rec,
-			i + 1, s->n_steps);
+		fprintf(stderr, "\r%s: %s step %d/%d\033[K", presto_progname(), what, i + 1, s->n_steps);
 		if (i + 1 >= s->n_steps)
 			fputc('\n', stderr);
-	} else if (s->progress == 1) {
-		fprintf(stderr, "%s: record %llu step %d/%d\n", presto_progname(), (unsigned long long)s->rec, i + 1,
-			s->n_steps);
+	} else {
+		fprintf(stderr, "%s: %s step %d/%d\n", presto_progname(), what, i + 1, s->n_steps);
 	}
 }
 
@@ -91,6 +102,194 @@ static int own_param(const char *name)
 		if (!strcmp(name, own[i]))
 			return 1;
 	return 0;
+}
+
+/* One input record waiting for its batch: its conditioning, length, start
+ * latent (--init) and seed. */
+typedef struct {
+	presto_record rec;
+	float *cross, *neg, *global;
+	int S, T;
+	const float *init;
+	uint64_t seed;
+} item;
+
+static void item_free(item *it)
+{
+	free(it->cross);
+	free(it->neg);
+	free(it->global);
+	presto_record_free(&it->rec);
+	memset(it, 0, sizeof *it);
+}
+
+/* the conditioning and length of record `index` of the input */
+static presto_status read_item(item *it, const presto_model_config *mc, double seconds, const char *in_label,
+			       float **inits, const int64_t *init_T, int n_inits, uint64_t index)
+{
+	presto_record *rec = &it->rec;
+	int64_t cs[2] = {-1, mc->dit.cond_token_dim}, gs[1] = {mc->dit.global_cond_dim};
+	double secs = seconds;
+	presto_status st = presto_record_f32(rec, "cross_attn_cond", 2, cs, &it->cross);
+	if (!st && presto_record_tensor(rec, "negative_cross_attn_cond")) {
+		int64_t ns[2] = {cs[0], cs[1]};
+		st = presto_record_f32(rec, "negative_cross_attn_cond", 2, ns, &it->neg);
+	}
+	if (!st && mc->dit.global_cond_dim)
+		st = presto_record_f32(rec, "global_cond", 1, gs, &it->global);
+	if (!st && secs < 0)
+		st = presto_record_double(rec, "seconds_total", &secs);
+	if (!st && !(secs > 0 && secs <= 3600))
+		st = presto_error_set(PRESTO_EINVAL, "record %llu: seconds_total %g out of range",
+				      (unsigned long long)rec->id, secs);
+	if (st) /* the record's own errors name it; add the input */
+		return presto_error_wrap(st, "%s: ", in_label);
+	it->S = (int)cs[0];
+	it->T = presto_latent_frames(mc, secs);
+	if (inits) { /* a variation keeps the length of its start latent */
+		if (n_inits > 1 && index >= (uint64_t)n_inits)
+			return presto_error_set(PRESTO_EINVAL, "--init holds %d records, the input more", n_inits);
+		int k = n_inits > 1 ? (int)index : 0;
+		it->init = inits[k];
+		it->T = (int)init_T[k];
+	}
+	return PRESTO_OK;
+}
+
+/* whether b can join a batch that starts with a */
+static int same_shape(const item *a, const item *b)
+{
+	return a->T == b->T && a->S == b->S && !a->neg == !b->neg;
+}
+
+typedef struct {
+	presto_dit *dit;
+	const presto_model_config *mc;
+	presto_gen_opts *g;
+	steps_ctx *sc;
+	presto_stream_writer *w;
+	int emit, used_steps;
+	const double *sigmas;
+	const char *budget_json, *device_used;
+	uint64_t written; /* records written so far */
+} batch_run;
+
+/* the latents of q[0..nq) in one presto_generate_batch, then their records */
+static presto_status run_batch(batch_run *br, const item *q, int nq)
+{
+	const presto_model_config *mc = br->mc;
+	presto_gen_opts *g = br->g;
+	steps_ctx *sc = br->sc;
+	int C = mc->dit.io_channels, T = q[0].T, S = q[0].S, gd = mc->dit.global_cond_dim;
+	int cd = mc->dit.cond_token_dim;
+	size_t n = (size_t)C * (size_t)T, nc = (size_t)S * (size_t)cd;
+	presto_status st = PRESTO_ENOMEM;
+	float *latents = presto_falloc(n * (size_t)nq), *cross = NULL, *neg = NULL, *global = NULL;
+	uint64_t *seeds = presto_malloc(sizeof *seeds * (size_t)nq);
+	const float **inits = presto_malloc(sizeof *inits * (size_t)nq);
+	presto_param *p = NULL;
+	if (!latents || !seeds || !inits)
+		goto out;
+	if (nq == 1) { /* the record's own arrays */
+		cross = q[0].cross, neg = q[0].neg, global = q[0].global;
+	} else {
+		if (!(cross = presto_falloc(nc * (size_t)nq)) || (q[0].neg && !(neg = presto_falloc(nc * (size_t)nq))) ||
+		    (q[0].global && !(global = presto_falloc((size_t)gd * (size_t)nq))))
+			goto out;
+		for (int b = 0; b < nq; b++) {
+			memcpy(cross + (size_t)b * nc, q[b].cross, sizeof(float) * nc);
+			if (neg)
+				memcpy(neg + (size_t)b * nc, q[b].neg, sizeof(float) * nc);
+			if (global)
+				memcpy(global + (size_t)b * (size_t)gd, q[b].global, sizeof(float) * (size_t)gd);
+		}
+	}
+	for (int b = 0; b < nq; b++) {
+		seeds[b] = q[b].seed;
+		inits[b] = q[b].init;
+	}
+	sc->n = n;
+	sc->B = nq;
+	sc->rec = q[0].rec.id;
+	sc->last = q[nq - 1].rec.id;
+	if (br->emit) {
+		free(sc->xs);
+		free(sc->ds);
+		sc->xs = presto_falloc(n * (size_t)br->used_steps * (size_t)nq);
+		sc->ds = presto_falloc(n * (size_t)br->used_steps * (size_t)nq);
+		if (!sc->xs || !sc->ds)
+			goto out;
+	}
+	g->seed = seeds[0];
+	/* the latents only for --emit-steps; progress waits for each step */
+	g->step = br->emit || sc->progress ? on_step : NULL;
+	g->step_ctx = sc;
+	g->step_need = br->emit ? PRESTO_STEP_LATENTS : PRESTO_STEP_DONE;
+	st = presto_generate_batch(br->dit, mc, g, nq, seeds, g->init ? inits : NULL, cross, neg, S, global, T,
+				   latents);
+	if (st) {
+		if (nq > 1)
+			presto_error_wrap(st, "records %llu-%llu: ", (unsigned long long)q[0].rec.id,
+					  (unsigned long long)q[nq - 1].rec.id);
+		else
+			presto_error_wrap(st, "record %llu: ", (unsigned long long)q[0].rec.id);
+		goto out;
+	}
+	for (int b = 0; b < nq && !st; b++) {
+		const presto_record *rec = &q[b].rec;
+		free(p);
+		if (!(p = presto_malloc(sizeof *p * ((size_t)rec->n_params + 12)))) {
+			st = PRESTO_ENOMEM;
+			break;
+		}
+		int np = 0;
+		for (int i = 0; i < rec->n_params; i++) /* what produced the conditioning */
+			if (!own_param(rec->params[i].name))
+				p[np++] = rec->params[i];
+		p[np++] = presto_param_int("seed", (int64_t)seeds[b]);
+		p[np++] = presto_param_str("sampler", presto_sampler_name(g->sampler));
+		p[np++] = presto_param_int("steps", br->used_steps);
+		p[np++] = presto_param_array("sigmas", br->sigmas, (size_t)br->used_steps + 1);
+		p[np++] = presto_param_float("cfg", g->cfg_scale);
+		p[np++] = presto_param_str("schedule", g->schedule);
+		if (g->sampler == PRESTO_SAMPLER_DPMPP_3M_SDE) {
+			p[np++] = presto_param_float("eta", g->eta);
+			p[np++] = presto_param_float("s_noise", g->s_noise);
+		}
+		p[np++] = g->budget ? presto_param_str("budget", br->budget_json) : presto_param_nil("budget");
+		p[np++] = presto_param_str("model", mc->id);
+		p[np++] = presto_param_str("device", br->device_used);
+		presto_tensor t[3];
+		const char *names[3] = {"latent", "steps.x", "steps.denoised"};
+		size_t per = n * (size_t)br->used_steps;
+		t[0] = presto_tensor_wrap(PRESTO_F32, 2, (int64_t[]){C, T}, latents + (size_t)b * n);
+		if (br->emit) {
+			t[1] = presto_tensor_wrap(PRESTO_F32, 3, (int64_t[]){br->used_steps, C, T}, sc->xs + (size_t)b * per);
+			t[2] = presto_tensor_wrap(PRESTO_F32, 3, (int64_t[]){br->used_steps, C, T}, sc->ds + (size_t)b * per);
+		}
+		presto_record orec = {.id = rec->id, .n_params = np, .params = p, .n_tensors = br->emit ? 3 : 1,
+				      .tensor_names = (char **)names, .tensors = t};
+		/* the header goes out with the first record: a failure before
+		 * it leaves the output empty */
+		presto_stream_header h = {.kind = PRESTO_KIND_LATENT, .producer = "presto-sample " PRESTO_VERSION,
+					  .model = mc->id};
+		if (br->written == 0)
+			st = presto_stream_write_header(br->w, &h);
+		if (!st)
+			st = presto_stream_write_record(br->w, &orec);
+		br->written++;
+	}
+out:
+	if (nq > 1) {
+		free(cross);
+		free(neg);
+		free(global);
+	}
+	free(latents);
+	free(seeds);
+	free(inits);
+	free(p);
+	return st;
 }
 
 static presto_status parse_sigmas(const char *s, double **out, int *steps)
@@ -193,7 +392,7 @@ int main(int argc, char **argv)
 	const char *arg, *model = NULL, *out = NULL, *sampler = NULL, *schedule = NULL, *sigmas_arg = NULL,
 			 *budget_arg = NULL, *init_arg = NULL, *device_arg = NULL, *precision_arg = NULL;
 	double init_sigma = -1;
-	long long steps = 0, seed = -1, threads = 0;
+	long long steps = 0, seed = -1, threads = 0, batch = 1;
 	double cfg = -1, smin = -1, smax = -1, rho = -1, eta = 1, s_noise = 1, seconds = -1;
 	int no_budget = 0, emit = 0, progress = 0, c;
 	presto_cli_init(&cli, &spec, argc, argv);
@@ -222,6 +421,7 @@ int main(int argc, char **argv)
 		case OPT_INIT: init_arg = arg; break;
 		case OPT_DEVICE: device_arg = arg; break;
 		case OPT_PRECISION: precision_arg = arg; break;
+		case OPT_BATCH: if (!presto_cli_int("--batch", arg, 1, 256, &batch)) return 1; break;
 		case OPT_INIT_SIGMA: if (!presto_cli_double("--init-sigma", arg, 1e-6, 1e6, &init_sigma)) return 1; break;
 		}
 	}
@@ -346,13 +546,10 @@ int main(int argc, char **argv)
 	presto_stream_writer *w = NULL;
 	presto_output o = {0};
 	presto_record rec = {0};
-	float *latent = NULL;
 	/* --progress: even without a terminal or with PRESTO_QUIET set */
 	steps_ctx sc = {.progress = presto_cli_progress_enabled() ? 2 : progress ? (isatty(2) ? 2 : 1) : 0,
 			.n_steps = used_steps};
-	int C = mc.dit.io_channels;
 	char *budget_json = NULL;
-	presto_param *p = NULL;
 	if (g.budget) {
 		json_t *bj = json_array();
 		for (int i = 0; i < budget.n; i++) {
@@ -389,108 +586,53 @@ int main(int argc, char **argv)
 		st = presto_stream_writer_open_file(o.f, o.label, &w);
 	if (!st && g.budget && !budget_json)
 		st = presto_error_set(PRESTO_ENOMEM, "out of memory");
+	/* records wait in q until --batch of them (of one length, conditioning
+	 * length and kind) are there, the next differs or the input ends */
+	item *q = presto_malloc(sizeof *q * (size_t)batch);
+	int nq = 0;
 	uint64_t index = 0;
-	while (!st && !(st = presto_stream_next(r, &rec))) {
-		int64_t cs[2] = {-1, mc.dit.cond_token_dim}, gs[1] = {mc.dit.global_cond_dim};
-		float *cross = NULL, *neg = NULL, *global = NULL;
-		double secs = seconds;
-		st = presto_record_f32(&rec, "cross_attn_cond", 2, cs, &cross);
-		if (!st && presto_record_tensor(&rec, "negative_cross_attn_cond")) {
-			int64_t ns[2] = {cs[0], cs[1]};
-			st = presto_record_f32(&rec, "negative_cross_attn_cond", 2, ns, &neg);
+	if (!q)
+		st = PRESTO_ENOMEM;
+	batch_run br = {.dit = dit, .mc = &mc, .g = &g, .sc = &sc, .w = w, .emit = emit, .used_steps = used_steps,
+			.sigmas = sigmas, .budget_json = budget_json, .device_used = device_used};
+	while (!st) {
+		presto_status rs = presto_stream_next(r, &rec);
+		if (rs && rs != PRESTO_EEOF) {
+			st = rs;
+			break;
 		}
-		if (!st && mc.dit.global_cond_dim)
-			st = presto_record_f32(&rec, "global_cond", 1, gs, &global);
-		if (!st && secs < 0)
-			st = presto_record_double(&rec, "seconds_total", &secs);
-		if (!st && !(secs > 0 && secs <= 3600))
-			st = presto_error_set(PRESTO_EINVAL, "record %llu: seconds_total %g out of range",
-					      (unsigned long long)rec.id, secs);
-		if (st) /* the record's own errors name it; add the input */
-			presto_error_wrap(st, "%s: ", in_label);
-		int T = st ? 0 : presto_latent_frames(&mc, secs);
-		if (!st && inits) { /* a variation keeps the length of its start latent */
-			if (n_inits > 1 && index >= (uint64_t)n_inits)
-				st = presto_error_set(PRESTO_EINVAL, "--init holds %d records, the input more", n_inits);
-			else {
-				int k = n_inits > 1 ? (int)index : 0;
-				g.init = inits[k];
-				T = (int)init_T[k];
+		item it = {0};
+		if (!rs) {
+			it.rec = rec;
+			memset(&rec, 0, sizeof rec);
+			st = read_item(&it, &mc, seconds, in_label, inits, init_T, n_inits, index);
+			if (st) {
+				item_free(&it);
+				break;
 			}
+			it.seed = (uint64_t)seed + index;
+			index++;
 		}
-		size_t n = (size_t)C * (size_t)T;
-		if (!st) {
-			free(latent);
-			latent = presto_falloc(n);
-			sc.n = n;
-			sc.rec = rec.id;
-			if (emit) {
-				free(sc.xs);
-				free(sc.ds);
-				sc.xs = presto_falloc(n * (size_t)used_steps);
-				sc.ds = presto_falloc(n * (size_t)used_steps);
-			}
-			if (!latent || (emit && (!sc.xs || !sc.ds)))
-				st = PRESTO_ENOMEM;
+		if (nq && (rs || !same_shape(&q[0], &it) || nq == batch)) {
+			st = run_batch(&br, q, nq);
+			for (int k = 0; k < nq; k++)
+				item_free(&q[k]);
+			nq = 0;
 		}
-		if (!st) {
-			g.seed = (uint64_t)seed + index;
-			/* the latents only for --emit-steps; progress waits for each step */
-			g.step = emit || sc.progress ? on_step : NULL;
-			g.step_ctx = &sc;
-			g.step_need = emit ? PRESTO_STEP_LATENTS : PRESTO_STEP_DONE;
-			st = presto_generate(dit, &mc, &g, cross, neg, (int)cs[0], global, T, latent);
-			if (st)
-				presto_error_wrap(st, "record %llu: ", (unsigned long long)rec.id);
+		if (rs)
+			break;
+		if (st) {
+			item_free(&it);
+			break;
 		}
-		free(p);
-		p = st ? NULL : presto_malloc(sizeof *p * ((size_t)rec.n_params + 12));
-		if (!st && !p)
-			st = PRESTO_ENOMEM;
-		if (!st) {
-			int np = 0;
-			for (int i = 0; i < rec.n_params; i++) /* what produced the conditioning */
-				if (!own_param(rec.params[i].name))
-					p[np++] = rec.params[i];
-			p[np++] = presto_param_int("seed", (int64_t)g.seed);
-			p[np++] = presto_param_str("sampler", presto_sampler_name(g.sampler));
-			p[np++] = presto_param_int("steps", used_steps);
-			p[np++] = presto_param_array("sigmas", sigmas, (size_t)used_steps + 1);
-			p[np++] = presto_param_float("cfg", g.cfg_scale);
-			p[np++] = presto_param_str("schedule", g.schedule);
-			if (g.sampler == PRESTO_SAMPLER_DPMPP_3M_SDE) {
-				p[np++] = presto_param_float("eta", g.eta);
-				p[np++] = presto_param_float("s_noise", g.s_noise);
-			}
-			p[np++] = g.budget ? presto_param_str("budget", budget_json) : presto_param_nil("budget");
-			p[np++] = presto_param_str("model", mc.id);
-			p[np++] = presto_param_str("device", device_used);
-			presto_tensor t[3];
-			const char *names[3] = {"latent", "steps.x", "steps.denoised"};
-			t[0] = presto_tensor_wrap(PRESTO_F32, 2, (int64_t[]){C, T}, latent);
-			if (emit) {
-				t[1] = presto_tensor_wrap(PRESTO_F32, 3, (int64_t[]){used_steps, C, T}, sc.xs);
-				t[2] = presto_tensor_wrap(PRESTO_F32, 3, (int64_t[]){used_steps, C, T}, sc.ds);
-			}
-			presto_record orec = {.id = rec.id, .n_params = np, .params = p, .n_tensors = emit ? 3 : 1,
-					      .tensor_names = (char **)names, .tensors = t};
-			/* the header goes out with the first record: a failure
-			 * before it leaves the output empty */
-			presto_stream_header h = {.kind = PRESTO_KIND_LATENT,
-						  .producer = "presto-sample " PRESTO_VERSION, .model = mc.id};
-			if (index == 0)
-				st = presto_stream_write_header(w, &h);
-			if (!st)
-				st = presto_stream_write_record(w, &orec);
-		}
-		free(cross);
-		free(neg);
-		free(global);
-		presto_record_free(&rec);
-		index++;
+		q[nq++] = it;
 	}
-	if (st == PRESTO_EEOF)
-		st = index ? PRESTO_OK : presto_error_set(PRESTO_EINVAL, "%s: the stream holds no record", in_label);
+	for (int k = 0; k < nq; k++)
+		item_free(&q[k]);
+	free(q);
+	presto_record_free(&rec);
+	if (!st && !index)
+		st = presto_error_set(PRESTO_EINVAL, "%s: the stream holds no record", in_label);
 	int rc = presto_cli_finish_stream(st, w, &o);
 	presto_stream_reader_close(r);
 	if (in)
@@ -498,10 +640,8 @@ int main(int argc, char **argv)
 	presto_accel_free(accel);
 	presto_dit_free(dit);
 	presto_st_close(wst);
-	free(latent);
 	free(sc.xs);
 	free(sc.ds);
-	free(p);
 	free(budget_json);
 	free(sigmas);
 	free(explicit_sigmas);

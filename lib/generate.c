@@ -16,34 +16,56 @@ typedef struct {
 	const presto_model_config *c;
 	const presto_gen_opts *o;
 	const float *cross, *neg, *global;
-	int S, T;
+	int S, T, B;
+	float *t; /* [B] */
 } gen_ctx;
 
 static presto_status net(void *ctx, float *out, const float *x_in, double t_net, int eval_index)
 {
 	gen_ctx *g = ctx;
-	float t = (float)t_net;
+	for (int b = 0; b < g->B; b++)
+		g->t[b] = (float)t_net;
 	presto_dit_opts dopts = {0};
 	if (g->o->budget)
 		dopts.block_mask = presto_budget_mask(g->o->budget, presto_precond_sigma(&g->c->precond, t_net));
 	if (g->dev)
-		return g->dev->forward(g->dev->ctx, out, x_in, &t, dopts.block_mask);
-	return presto_dit_forward_cfg(g->dit, out, x_in, &t, g->cross, g->neg, g->S, g->global, 1, g->T,
+		return g->dev->forward(g->dev->ctx, out, x_in, g->t, dopts.block_mask);
+	return presto_dit_forward_cfg(g->dit, out, x_in, g->t, g->cross, g->neg, g->S, g->global, g->B, g->T,
 				      (float)g->o->cfg_scale, NULL, NULL, &dopts);
 }
 
+/* each record's noise from its own seed: record b's elements are those a
+ * batch of one would draw */
 typedef struct {
-	uint64_t seed;
+	const uint64_t *seeds;
+	int B;
+	size_t n; /* elements a record */
 	const presto_vecs *vecs;
 } noise_ctx;
+
+static presto_status draw(const noise_ctx *nc, float *out, uint64_t stream)
+{
+	for (int b = 0; b < nc->B; b++) {
+		float *o = out + (size_t)b * nc->n;
+		if (nc->vecs) {
+			presto_status rc = nc->vecs->randn(nc->vecs->ctx, o, nc->n, nc->seeds[b], stream, 0);
+			if (rc)
+				return rc;
+		} else {
+			presto_randn(o, nc->n, nc->seeds[b], stream, 0);
+		}
+	}
+	return PRESTO_OK;
+}
 
 static presto_status noise(void *ctx, float *out, size_t n, int call, double sigma, double sigma_next)
 {
 	noise_ctx *nc = ctx;
-	if (nc->vecs)
-		return nc->vecs->randn(nc->vecs->ctx, out, n, nc->seed, STREAM_STEP + (uint64_t)call, 0);
-	presto_randn(out, n, nc->seed, STREAM_STEP + (uint64_t)call, 0);
-	return PRESTO_OK;
+	(void)sigma, (void)sigma_next;
+	if (n != (size_t)nc->B * nc->n)
+		return presto_error_set(PRESTO_EINVAL, "noise for %zu elements, the batch has %zu", n,
+					(size_t)nc->B * nc->n);
+	return draw(nc, out, STREAM_STEP + (uint64_t)call);
 }
 
 void presto_dit_set_device(presto_dit *m, const presto_dit_device *d)
@@ -125,50 +147,72 @@ static presto_status start(const presto_vecs *v, const presto_model_config *c, c
 presto_status presto_generate(presto_dit *dit, const presto_model_config *c, const presto_gen_opts *o,
 			      const float *cross, const float *neg, int S, const float *global, int T, float *latent)
 {
+	return presto_generate_batch(dit, c, o, 1, &o->seed, NULL, cross, neg, S, global, T, latent);
+}
+
+presto_status presto_generate_batch(presto_dit *dit, const presto_model_config *c, const presto_gen_opts *o, int B,
+				    const uint64_t *seeds, const float *const *inits, const float *cross,
+				    const float *neg, int S, const float *global, int T, float *latents)
+{
 	int C = c->dit.io_channels, steps;
-	size_t n = (size_t)C * (size_t)T;
+	if (B < 1 || T < 1 || (size_t)B * (size_t)C * (size_t)T > ((size_t)1 << 40))
+		return presto_error_set(PRESTO_EINVAL, "a batch of %d records of %d frames", B, T);
+	size_t n = (size_t)C * (size_t)T, nb = (size_t)B * n;
 	const presto_dit_device *dev = dit->device;
 	const presto_vecs *v = dev ? &dev->vecs : NULL;
 	double *sigmas = presto_malloc(sizeof(double) * (size_t)(o->steps + 1));
-	float *x = v ? NULL : latent, *scratch = NULL, *init = NULL;
+	float *t = presto_falloc((size_t)B);
+	float *x = v ? NULL : latents, *scratch = NULL, *init = NULL, *init_host = NULL;
+	noise_ctx nc = {.seeds = seeds, .B = B, .n = n, .vecs = v};
 	presto_status rc = PRESTO_ENOMEM;
-	if (!sigmas)
+	if (!sigmas || !t)
 		goto out;
 	rc = presto_gen_schedule(c, o, sigmas, &steps);
 	if (rc)
 		goto out;
 	rc = PRESTO_ENOMEM;
+	/* the start latents, [B, C, T] (inits NULL: every record starts from o->init) */
+	if (o->init) {
+		if (B == 1 && (!inits || inits[0] == o->init)) {
+			init_host = (float *)o->init;
+		} else {
+			if (!(init_host = presto_falloc(nb)))
+				goto out;
+			for (int b = 0; b < B; b++)
+				memcpy(init_host + (size_t)b * n, inits ? inits[b] : o->init, sizeof(float) * n);
+		}
+	}
 	if (v) { /* the latent, the init and the scratch in device memory */
-		if (!(x = v->alloc(v->ctx, n)) || !(scratch = v->alloc(v->ctx, 2 * n)))
+		if (!(x = v->alloc(v->ctx, nb)) || !(scratch = v->alloc(v->ctx, 2 * nb)))
 			goto out;
-		if (o->init && (!(init = v->alloc(v->ctx, n)) || (rc = v->put(v->ctx, init, o->init, n))))
+		if (init_host && (!(init = v->alloc(v->ctx, nb)) || (rc = v->put(v->ctx, init, init_host, nb))))
 			goto out;
-		rc = v->randn(v->ctx, x, n, o->seed, STREAM_INIT, 0);
+		rc = draw(&nc, x, STREAM_INIT);
 		if (!rc)
-			rc = dev->begin(dev->ctx, cross, neg, S, global, 1, T, (float)o->cfg_scale);
+			rc = dev->begin(dev->ctx, cross, neg, S, global, B, T, (float)o->cfg_scale);
 		if (rc)
 			goto out;
 	} else {
-		if (!(scratch = presto_falloc(2 * n)))
+		if (!(scratch = presto_falloc(2 * nb)))
 			goto out;
-		init = (float *)o->init;
-		presto_randn(x, n, o->seed, STREAM_INIT, 0);
+		init = init_host;
+		draw(&nc, x, STREAM_INIT);
 	}
-	rc = start(v, c, o, sigmas, x, init, n);
+	rc = start(v, c, o, sigmas, x, init, nb);
 	if (rc)
 		goto out;
 	gen_ctx g = {.dit = dit, .dev = dev, .c = c, .o = o, .cross = cross, .neg = neg, .global = global, .S = S,
-		     .T = T};
-	noise_ctx nc = {.seed = o->seed, .vecs = v};
-	presto_denoiser d = {.pre = c->precond, .net = net, .net_ctx = &g, .n = n, .scratch = scratch, .vecs = v};
+		     .T = T, .B = B, .t = t};
+	presto_denoiser d = {.pre = c->precond, .net = net, .net_ctx = &g, .n = nb, .scratch = scratch, .vecs = v};
 	presto_sampler_opts so = {.kind = o->sampler, .eta = o->eta, .s_noise = o->s_noise, .noise = noise,
 				  .noise_ctx = &nc, .step = o->step, .step_ctx = o->step_ctx,
 				  .step_need = o->step_need};
 	rc = presto_sample(&d, &so, x, sigmas, steps);
 	if (!rc && v)
-		rc = v->get(v->ctx, latent, x, n);
+		rc = v->get(v->ctx, latents, x, nb);
 out:
 	free(sigmas);
+	free(t);
 	if (v) {
 		if (x)
 			v->free(v->ctx, x);
@@ -179,5 +223,7 @@ out:
 	} else {
 		free(scratch);
 	}
+	if (init_host && init_host != o->init)
+		free(init_host);
 	return rc;
 }

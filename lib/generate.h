@@ -34,6 +34,19 @@ presto_status presto_gen_schedule(const presto_model_config *c, const presto_gen
 presto_status presto_generate(presto_dit *dit, const presto_model_config *c, const presto_gen_opts *o,
 			      const float *cross, const float *neg, int S, const float *global, int T, float *latent);
 
+/* B records of T frames at once: each network evaluation runs the DiT on B
+ * items (2B with guidance). Record b has the conditioning cross + b S
+ * cond_dim (neg likewise, or NULL for all; global + b global_dim, or NULL),
+ * the seed seeds[b], the start latent inits[b] when o->init is set (inits
+ * NULL: o->init for every record) and its latent at latents + b C T. Every
+ * other option is shared. Record b's latent is the one presto_generate
+ * gives it alone (the same noise; on the CPU the same bytes, as the DiT's
+ * items are computed independently; a GPU's batched matrix products may
+ * round differently). o->step sees the whole batch, [B, C, T]. */
+presto_status presto_generate_batch(presto_dit *dit, const presto_model_config *c, const presto_gen_opts *o, int B,
+				    const uint64_t *seeds, const float *const *inits, const float *cross,
+				    const float *neg, int S, const float *global, int T, float *latents);
+
 /* The sampling loop on an accelerator (set by lib/accel.c): presto_generate
  * then keeps the latent, the sampler's vectors and the noise in device
  * memory (vecs), uploads a record's conditioning once (begin) and runs each

@@ -108,6 +108,9 @@ bench() {
 		)
 		# SAO Small: 8 pingpong steps, 11.9 s
 		run saos -m "$M/saos" --seconds 11.89 --sampler pingpong -n 8 --cfg 1 --runs 5
+		# throughput: several clips at once (presto-sample --batch)
+		run saos-batch8 -m "$M/saos" --seconds 11.89 --sampler pingpong -n 8 --cfg 1 --runs 2 --batch 8
+		run presto-ls-batch4 -m "$M/sao1" --seconds 32 --sampler presto -n 4 --cfg 1 --keep 0.6 --runs 2 --batch 4
 	} > "$OUT/bench.log" 2>&1
 	grep -E '^==|exit|end_to_end_s|"sample_s|"decode_s|"encode_s|gpu_peak' "$OUT/bench.log"
 }

@@ -41,6 +41,32 @@ expect_out '"dit_evaluations": 3'
 expect_out '"sample_floor_s": null'
 grep -q '"sample_flop": [1-9]' b.json || fail "no sample FLOP count"
 
+tcase "--batch: clips at once; the work, the real-time factor and the throughput count them all"
+expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 1 --warmup 0 --json -n 2 --cfg 1 --batch 3
+cp "$OUT" b3.json
+json_ok b3.json
+expect_out '"batch": 3'
+expect_out '"clips_per_s"'
+expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 1 --warmup 0 --json -n 2 --cfg 1
+cp "$OUT" b1.json
+if command -v python3 > /dev/null 2>&1; then
+python3 - b1.json b3.json <<'PY' || fail "a batch of 3 is not 3 clips' work"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+assert a["batch"] == 1 and b["batch"] == 3
+for k in ("sample_flop", "decode_flop"):
+    assert abs(b[k] - 3 * a[k]) <= 1e-6 * b[k], k
+assert abs(b["real_time_factor"] * b["end_to_end_s"] - 3 * b["seconds"]) <= 1e-6 * b["real_time_factor"]
+assert abs(b["clips_per_s"] * b["end_to_end_s"] - 3) <= 1e-9
+PY
+fi
+expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 1 --warmup 0 -n 2 --batch 2
+expect_out "2 clips at once"
+expect_out "throughput"
+expect_exit 1 "$BIN/presto-bench" --batch 0
+expect_err "--batch"
+rm -f b1.json b3.json
+
 tcase "--peak-tflops and --peak-gbps: the floors of sampling and decoding"
 expect_ok $nodrv "$BIN/presto-bench" --seconds 0.2 --runs 1 --warmup 0 -n 2 --peak-tflops 0.5 --peak-gbps 100
 expect_out "work       sample"
