@@ -177,9 +177,12 @@ template <int ST> __device__ __forceinline__ void stage16(__nv_bfloat16 *dst, co
 
 // ST = 1: stage a chunk, compute it, stage the next; ST = 2: two stages in
 // shared memory, the next chunk's copies (cp.async) in flight while this
-// one is computed
+// one is computed. 128-channel tiles are held to 128 registers a thread so
+// that two blocks share an SM (ptxas gave the fused unit 134, one block an
+// SM; held to 128 it spills a few words in the unit's tail); 64-channel
+// tiles are left to ptxas (96)
 template <int WC, int ST, bool UNIT = false>
-__global__ void __launch_bounds__(128 * WC)
+__global__ void __launch_bounds__(128 * WC, WC == 2 ? 2 : 0)
 	conv_tc_kernel(float *y, const __nv_bfloat16 *x, const __nv_bfloat16 *w, const float *b, int T, int Cin,
 		       int Cout, int K, int dil, int pad, int accumulate, __nv_bfloat16 *ys, const float *sa,
 		       const float *sib, int ldy, ptrdiff_t wstride, const float *xf, const float *ia, const float *iib,
