@@ -33,6 +33,7 @@ struct thread_state {
 	std::vector<size_t> batches;      // committed: copies in each, oldest first
 	dim3 tid;
 	int linear = 0, state = DONE;
+	unsigned wmma_ops = 0;  // the wmma loads it has made (which scratch slot is next)
 	unsigned wmask = 0;
 	uint64_t wval = 0;
 	uint64_t *wall = nullptr;
@@ -230,6 +231,7 @@ void run_block(int n)
 	for (int i = 0; i < n; i++) {
 		thread_state &t = threads[i];
 		t.linear = i;
+		t.wmma_ops = 0;
 		t.copies.clear();
 		t.batches.clear();
 		t.tid = dim3(i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y));
@@ -364,6 +366,17 @@ const dim3 &thread_idx()
 }
 
 unsigned lane_id() { return (unsigned)(cur->linear & 31); }
+
+// two 1 KB slots a warp, used in turn by its wmma loads: a lane writes its
+// share of the tile into the slot, the lanes meet, each copies the whole
+// tile out. A lane may reach the next load (the other slot) while others
+// still copy; it cannot reach the one after before they all meet again.
+void *wmma_scratch()
+{
+	static unsigned char slots[kMaxThreads / 32][2][1024];
+	unsigned k = cur->wmma_ops++ & 1;
+	return slots[cur->linear / 32][k];
+}
 
 void syncthreads()
 {

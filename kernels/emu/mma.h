@@ -4,7 +4,8 @@
  * of the matrix), so code that treats fragment elements alike, as portable
  * wmma code must, computes what a GPU computes; each call is a warp
  * collective (the lanes must be converged, or the emulator stops). Products
- * are summed in fp32 in k order. */
+ * are summed in fp32 in k order. Loads and stores touch memory lane by lane
+ * (gather_tile): they order nothing between lanes. */
 #ifndef PRESTO_EMU_MMA_H
 #define PRESTO_EMU_MMA_H
 
@@ -55,45 +56,58 @@ inline void fill_fragment(fragment<Use, M, N, K, T, L> &f, T v)
 		f.x[i] = v;
 }
 
+/* A GPU's lanes each load and store their own part of a tile, in their own
+ * time: a wmma load or store orders nothing between lanes (only
+ * __syncwarp() does). So here lane l reads (loads) or writes (stores) the
+ * tile elements i = l mod 32, when it gets there; a load then meets the
+ * other lanes to gather the whole tile. A lane reading what another lane's
+ * store wrote, or loading what another lane writes, without a __syncwarp()
+ * between, reads stale data, in one thread order or the other. */
+template <class T, class F> inline void gather_tile(T *x, int n, F elem)
+{
+	T *slot = (T *)presto_emu::wmma_scratch();
+	for (int i = (int)presto_emu::lane_id(); i < n; i += 32)
+		slot[i] = elem(i);
+	__syncwarp();
+	for (int i = 0; i < n; i++)
+		x[i] = slot[i];
+}
+
 template <class Use, int M, int N, int K, class T>
 inline void load_matrix_sync(fragment<Use, M, N, K, T, row_major> &f, const T *p, unsigned ldm)
 {
 	check_operand(p, ldm, sizeof(T));
-	__syncwarp();
-	for (int r = 0; r < f.rows; r++)
-		for (int c = 0; c < f.cols; c++)
-			f.x[r * f.cols + c] = p[(size_t)r * ldm + c];
+	constexpr int C = fragment<Use, M, N, K, T, row_major>::cols;
+	gather_tile(f.x, f.num_elements, [&](int i) { return p[(size_t)(i / C) * ldm + i % C]; });
 }
 
 template <class Use, int M, int N, int K, class T>
 inline void load_matrix_sync(fragment<Use, M, N, K, T, col_major> &f, const T *p, unsigned ldm)
 {
 	check_operand(p, ldm, sizeof(T));
-	__syncwarp();
-	for (int r = 0; r < f.rows; r++)
-		for (int c = 0; c < f.cols; c++)
-			f.x[r * f.cols + c] = p[(size_t)c * ldm + r];
+	constexpr int C = fragment<Use, M, N, K, T, col_major>::cols;
+	gather_tile(f.x, f.num_elements, [&](int i) { return p[(size_t)(i % C) * ldm + i / C]; });
 }
 
 template <int M, int N, int K>
 inline void load_matrix_sync(fragment<accumulator, M, N, K, float> &f, const float *p, unsigned ldm, layout_t l)
 {
 	check_operand(p, ldm, sizeof(float));
-	__syncwarp();
-	for (int r = 0; r < M; r++)
-		for (int c = 0; c < N; c++)
-			f.x[r * N + c] = l == mem_row_major ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r];
+	gather_tile(f.x, M * N, [&](int i) {
+		int r = i / N, c = i % N;
+		return l == mem_row_major ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r];
+	});
 }
 
 template <int M, int N, int K>
 inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm, layout_t l)
 {
 	check_operand(p, ldm, sizeof(float));
-	__syncwarp();
-	for (int r = 0; r < M; r++)
-		for (int c = 0; c < N; c++)
-			(l == mem_row_major ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]) = f.x[r * N + c];
-	__syncwarp();
+	__syncwarp();  // (the lanes converged, as the GPU requires; it orders no memory here)
+	for (int i = (int)presto_emu::lane_id(); i < M * N; i += 32) {
+		int r = i / N, c = i % N;
+		(l == mem_row_major ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]) = f.x[i];
+	}
 }
 
 inline float as_float(float v) { return v; }

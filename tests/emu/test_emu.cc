@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cuda_pipeline.h>
+#include <mma.h>
 
 #include "launch.h"
 
@@ -61,6 +62,36 @@ __global__ void smem_state_kernel(int *stale)
 	stale[blockIdx.x * blockDim.x + t] = s[t] == 12345;
 	__syncthreads();
 	s[t] = 12345;
+}
+
+// a warp stores a tile of 1s over -1s and each lane reads back element
+// lane + 1 (another lane's part), with or without __syncwarp() between;
+// then loads a tile whose element 0 lane 0 has just written, and records
+// what the load saw
+__global__ void wmma_order_kernel(float *got, float *loaded, int sync)
+{
+	using namespace nvcuda;
+	__shared__ __align__(32) float tile[256];
+	int lane = threadIdx.x;
+	for (int i = lane; i < 256; i += 32)
+		tile[i] = -1.0f;
+	__syncwarp();
+	wmma::fragment<wmma::accumulator, 16, 16, 16, float> f;
+	wmma::fill_fragment(f, 1.0f);
+	wmma::store_matrix_sync(tile, f, 16, wmma::mem_row_major);
+	if (sync)
+		__syncwarp();
+	got[lane] = tile[(lane + 1) % 256];
+	__syncwarp();
+	if (lane == 31)
+		tile[0] = 5.0f;
+	if (sync)
+		__syncwarp();
+	wmma::load_matrix_sync(f, tile, 16, wmma::mem_row_major);
+	float v = 0;
+	for (int i = 0; i < f.num_elements; i++)
+		v = v > f.x[i] ? v : f.x[i];
+	loaded[lane] = v;
 }
 
 __global__ void warp_kernel(float *sum, float *bcast, float *down, float *up, unsigned *ballot)
@@ -202,6 +233,28 @@ int main()
 		cudaFree(y);
 		cudaFree(first);
 		cudaFree(stale);
+	}
+	{
+		// wmma stores and loads order nothing between lanes: without a
+		// __syncwarp() a lane may read another's part of a stored tile
+		// before it lands, or load a tile before another lane's write
+		float *got, *loaded;
+		cudaMalloc((void **)&got, sizeof(float) * 32);
+		cudaMalloc((void **)&loaded, sizeof(float) * 32);
+		float g[2][2], l[2][2];
+		for (int sync = 0; sync < 2; sync++) {
+			PRESTO_LAUNCH(1, 32, 0, nullptr, wmma_order_kernel)(got, loaded, sync);
+			g[sync][0] = got[0], g[sync][1] = got[31], l[sync][0] = loaded[0], l[sync][1] = loaded[30];
+		}
+		// without: lane 0 reads lane 1's element before lane 1 stored it;
+		// lane 0 loads before lane 31 wrote its 5 (lane 30 too: the tile
+		// is gathered from every lane's part as each one got there)
+		EXPECT(g[0][0] == -1.0f && g[1][0] == 1.0f && g[1][1] == 1.0f && l[0][0] == 1.0f && l[1][0] == 5.0f &&
+			       l[1][1] == 5.0f,
+		       "wmma loads and stores order nothing between lanes (%g %g %g / %g %g %g)", g[0][0], l[0][0],
+		       l[0][1], g[1][0], l[1][0], l[1][1]);
+		cudaFree(got);
+		cudaFree(loaded);
 	}
 	{
 		float *m;
