@@ -175,6 +175,24 @@ template <int ST> __device__ __forceinline__ void stage16(__nv_bfloat16 *dst, co
 		*(uint4 *)dst = *(const uint4 *)src;
 }
 
+// A warp's 32 x 64 accumulators out through its fp32 tile tw (16 x kLdE
+// floats of shared memory), 16 rows at a time: out(r, c, v) for each
+// element, r its row in the warp's 32, c its column in the warp's 64
+template <class Acc, class F> __device__ __forceinline__ void warp_tile_out(Acc (&acc)[2][4], float *tw, int lane, F out)
+{
+	using namespace nvcuda;
+#pragma unroll
+	for (int i = 0; i < 2; i++) {
+#pragma unroll
+		for (int j = 0; j < 4; j++)
+			wmma::store_matrix_sync(tw + 16 * j, acc[i][j], kLdE, wmma::mem_row_major);
+		__syncwarp();
+		for (int e = lane; e < 16 * 64; e += 32)
+			out(16 * i + e / 64, e % 64, tw[e / 64 * kLdE + e % 64]);
+		__syncwarp();  // tw read before the next rows land there
+	}
+}
+
 // ST = 1: stage a chunk, compute it, stage the next; ST = 2: two stages in
 // shared memory, the next chunk's copies (cp.async) in flight while this
 // one is computed. 128-channel tiles are held to 128 registers a thread so
@@ -295,19 +313,11 @@ __global__ void __launch_bounds__(128 * WC, WC == 2 ? 2 : 0)
 			int r = v / (kUnitC / 8), c = v % (kUnitC / 8) * 8;
 			*(uint4 *)(w2s + r * kLdH + c) = *(const uint4 *)(un.w2 + (size_t)r * kUnitC + c);
 		}
-#pragma unroll
-		for (int i = 0; i < 2; i++) {
-#pragma unroll
-			for (int j = 0; j < 4; j++)
-				wmma::store_matrix_sync(tw + 16 * j, acc[i][j], kLdE, wmma::mem_row_major);
-			__syncwarp();
-			for (int e = lane; e < 16 * 64; e += 32) {
-				int r = wr * 32 + 16 * i + e / 64, co = wc * 64 + e % 64;
-				float v = tw[e / 64 * kLdE + e % 64] + (b ? b[co] : 0.0f);
-				hs[r * kLdH + co] = __float2bfloat16(snake_bf16_f(v, sa[co], sib[co]));
-			}
-			__syncwarp();
-		}
+		warp_tile_out(acc, tw, lane, [&](int r, int c, float v) {
+			int co = wc * 64 + c;
+			v += b ? b[co] : 0.0f;
+			hs[(wr * 32 + r) * kLdH + co] = __float2bfloat16(snake_bf16_f(v, sa[co], sib[co]));
+		});
 		__syncthreads();  // every channel of the rows, and w2
 		for (int i = 0; i < 2; i++)
 			for (int j = 0; j < 4; j++)
@@ -325,44 +335,26 @@ __global__ void __launch_bounds__(128 * WC, WC == 2 ? 2 : 0)
 					wmma::mma_sync(acc[i][j], a[i], bm, acc[i][j]);
 			}
 		}
-#pragma unroll
-		for (int i = 0; i < 2; i++) {
-#pragma unroll
-			for (int j = 0; j < 4; j++)
-				wmma::store_matrix_sync(tw + 16 * j, acc[i][j], kLdE, wmma::mem_row_major);
-			__syncwarp();
-			for (int e = lane; e < 16 * 64; e += 32) {
-				int t = tb + wr * 32 + 16 * i + e / 64, co = wc * 64 + e % 64;
-				if (t >= T)
-					continue;
-				float v = tw[e / 64 * kLdE + e % 64] + (un.b2 ? un.b2[co] : 0.0f);
-				un.out[(size_t)t * kUnitC + co] = xf[(size_t)t * kUnitC + co] + v;
-			}
-			__syncwarp();
-		}
+		warp_tile_out(acc, tw, lane, [&](int r, int c, float v) {
+			int t = tb + wr * 32 + r, co = wc * 64 + c;
+			if (t < T)
+				un.out[(size_t)t * kUnitC + co] = xf[(size_t)t * kUnitC + co] + (v + (un.b2 ? un.b2[co] : 0.0f));
+		});
 		return;
 	}
 	float *tw = (float *)sm + warp * 16 * kLdE;
-#pragma unroll
-	for (int i = 0; i < 2; i++) {
-#pragma unroll
-		for (int j = 0; j < 4; j++)
-			wmma::store_matrix_sync(tw + 16 * j, acc[i][j], kLdE, wmma::mem_row_major);
-		__syncwarp();
-		for (int e = lane; e < 16 * 64; e += 32) {
-			int t = tb + wr * 32 + 16 * i + e / 64, co = cb + wc * 64 + e % 64;
-			if (t >= T)
-				continue;
-			float v = tw[e / 64 * kLdE + e % 64] + (b ? b[co] : 0.0f);
-			if (ys) {
-				ys[(size_t)t * ldy + co] = __float2bfloat16(snake_bf16_f(v, sa[co], sib[co]));
-				continue;
-			}
-			float *yp = y + (size_t)t * ldy + co;
-			*yp = accumulate ? *yp + v : v;
+	warp_tile_out(acc, tw, lane, [&](int r, int c, float v) {
+		int t = tb + wr * 32 + r, co = cb + wc * 64 + c;
+		if (t >= T)
+			return;
+		v += b ? b[co] : 0.0f;
+		if (ys) {
+			ys[(size_t)t * ldy + co] = __float2bfloat16(snake_bf16_f(v, sa[co], sib[co]));
+			return;
 		}
-		__syncwarp();
-	}
+		float *yp = y + (size_t)t * ldy + co;
+		*yp = accumulate ? *yp + v : v;
+	});
 }
 
 // $PRESTO_CUDA_CONV, for measuring the bf16 convolutions' paths against each
