@@ -55,6 +55,8 @@ constexpr int kMaxThreads = 1024;
 constexpr size_t kMaxSmem = 227 << 10;
 
 std::vector<thread_state> threads(kMaxThreads);
+unsigned char wmma_slots[kMaxThreads / 32][2][1024];  // wmma_slot()
+unsigned wmma_stamp[kMaxThreads / 32][2];              // the load (1-based) a slot holds
 const std::function<void()> *body_fn;
 unsigned char *smem_buf;  // 256-byte aligned, like the GPU's shared memory base
 size_t smem_cap;
@@ -232,6 +234,8 @@ void run_block(int n)
 		thread_state &t = threads[i];
 		t.linear = i;
 		t.wmma_ops = 0;
+		if (i % 32 == 0)
+			wmma_stamp[i / 32][0] = wmma_stamp[i / 32][1] = 0;
 		t.copies.clear();
 		t.batches.clear();
 		t.tid = dim3(i % block_dim.x, i / block_dim.x % block_dim.y, i / (block_dim.x * block_dim.y));
@@ -367,15 +371,17 @@ const dim3 &thread_idx()
 
 unsigned lane_id() { return (unsigned)(cur->linear & 31); }
 
-// two 1 KB slots a warp, used in turn by its wmma loads: a lane writes its
-// share of the tile into the slot, the lanes meet, each copies the whole
-// tile out. A lane may reach the next load (the other slot) while others
-// still copy; it cannot reach the one after before they all meet again.
-void *wmma_scratch()
+// two 1 KB slots a warp, used in turn by its wmma loads (mma.h): the lanes
+// meet, the first to go on reads the whole tile into the slot (the tile as
+// it was when they met), each copies it out. A lane may reach the next
+// load (the other slot) while others still copy; not the one after, before
+// they all meet again.
+void *wmma_slot(bool *fill)
 {
-	static unsigned char slots[kMaxThreads / 32][2][1024];
-	unsigned k = cur->wmma_ops++ & 1;
-	return slots[cur->linear / 32][k];
+	unsigned k = ++cur->wmma_ops, w = (unsigned)cur->linear / 32;
+	*fill = wmma_stamp[w][k & 1] != k;
+	wmma_stamp[w][k & 1] = k;
+	return wmma_slots[w][k & 1];
 }
 
 void syncthreads()

@@ -66,8 +66,9 @@ unsigned lane_id();
  * the products summed in fp32 in k order */
 void mma_16816_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
 void *dynamic_smem();
-/* the calling warp's scratch for its next wmma load (mma.h), 1 KB */
-void *wmma_scratch();
+/* the calling warp's 1 KB slot for its next wmma load (mma.h); *fill: the
+ * caller is the first lane there and reads the tile into it */
+void *wmma_slot(bool *fill);
 /* the order threads run in between barriers: forward (blocks, warps, lanes
  * in index order) or reverse; $PRESTO_EMU_ORDER=reverse sets it at start */
 void set_reverse_order(bool reverse);

@@ -4,8 +4,7 @@
  * of the matrix), so code that treats fragment elements alike, as portable
  * wmma code must, computes what a GPU computes; each call is a warp
  * collective (the lanes must be converged, or the emulator stops). Products
- * are summed in fp32 in k order. Loads and stores touch memory lane by lane
- * (gather_tile): they order nothing between lanes. */
+ * are summed in fp32 in k order. Stores touch memory lane by lane. */
 #ifndef PRESTO_EMU_MMA_H
 #define PRESTO_EMU_MMA_H
 
@@ -56,19 +55,23 @@ inline void fill_fragment(fragment<Use, M, N, K, T, L> &f, T v)
 		f.x[i] = v;
 }
 
-/* A GPU's lanes each load and store their own part of a tile, in their own
- * time: a wmma load or store orders nothing between lanes (only
- * __syncwarp() does). So here lane l reads (loads) or writes (stores) the
- * tile elements i = l mod 32, when it gets there; a load then meets the
- * other lanes to gather the whole tile. A lane reading what another lane's
- * store wrote, or loading what another lane writes, without a __syncwarp()
- * between, reads stale data, in one thread order or the other. */
+/* As the CUDA guide has them, wmma loads and stores wait until every lane
+ * of the warp has arrived and then load or store: no __syncwarp() is needed
+ * before them, but one is after a store before lanes read what it wrote (or
+ * write where it wrote), as nothing orders the lanes after it. So a load
+ * here meets the other lanes, then the first lane to go on reads the whole
+ * tile (as it is when they met) and every lane copies it; a store meets
+ * them, then each lane l writes its part (elements i = l mod 32) when it
+ * gets there: a lane reading another's part without a __syncwarp() between
+ * reads what was there before, in one thread order or the other. */
 template <class T, class F> inline void gather_tile(T *x, int n, F elem)
 {
-	T *slot = (T *)presto_emu::wmma_scratch();
-	for (int i = (int)presto_emu::lane_id(); i < n; i += 32)
-		slot[i] = elem(i);
 	__syncwarp();
+	bool fill;
+	T *slot = (T *)presto_emu::wmma_slot(&fill);
+	if (fill)
+		for (int i = 0; i < n; i++)
+			slot[i] = elem(i);
 	for (int i = 0; i < n; i++)
 		x[i] = slot[i];
 }
@@ -103,7 +106,7 @@ template <int M, int N, int K>
 inline void store_matrix_sync(float *p, const fragment<accumulator, M, N, K, float> &f, unsigned ldm, layout_t l)
 {
 	check_operand(p, ldm, sizeof(float));
-	__syncwarp();  // (the lanes converged, as the GPU requires; it orders no memory here)
+	__syncwarp();  // every lane has arrived
 	for (int i = (int)presto_emu::lane_id(); i < M * N; i += 32) {
 		int r = i / N, c = i % N;
 		(l == mem_row_major ? p[(size_t)r * ldm + c] : p[(size_t)c * ldm + r]) = f.x[i];

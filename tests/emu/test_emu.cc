@@ -66,7 +66,7 @@ __global__ void smem_state_kernel(int *stale)
 
 // a warp stores a tile of 1s over -1s and each lane reads back element
 // lane + 1 (another lane's part), with or without __syncwarp() between;
-// then loads a tile whose element 0 lane 0 has just written, and records
+// then loads a tile whose element 0 lane 31 has just written, and records
 // what the load saw
 __global__ void wmma_order_kernel(float *got, float *loaded, int sync)
 {
@@ -235,9 +235,9 @@ int main()
 		cudaFree(stale);
 	}
 	{
-		// wmma stores and loads order nothing between lanes: without a
-		// __syncwarp() a lane may read another's part of a stored tile
-		// before it lands, or load a tile before another lane's write
+		// a wmma store orders nothing after it: without a __syncwarp() a
+		// lane may read another's part of the tile before it lands; a
+		// load waits for every lane first, so it sees their writes
 		float *got, *loaded;
 		cudaMalloc((void **)&got, sizeof(float) * 32);
 		cudaMalloc((void **)&loaded, sizeof(float) * 32);
@@ -246,13 +246,11 @@ int main()
 			PRESTO_LAUNCH(1, 32, 0, nullptr, wmma_order_kernel)(got, loaded, sync);
 			g[sync][0] = got[0], g[sync][1] = got[31], l[sync][0] = loaded[0], l[sync][1] = loaded[30];
 		}
-		// without: lane 0 reads lane 1's element before lane 1 stored it;
-		// lane 0 loads before lane 31 wrote its 5 (lane 30 too: the tile
-		// is gathered from every lane's part as each one got there)
-		EXPECT(g[0][0] == -1.0f && g[1][0] == 1.0f && g[1][1] == 1.0f && l[0][0] == 1.0f && l[1][0] == 5.0f &&
-			       l[1][1] == 5.0f,
-		       "wmma loads and stores order nothing between lanes (%g %g %g / %g %g %g)", g[0][0], l[0][0],
-		       l[0][1], g[1][0], l[1][0], l[1][1]);
+		// without: lane 0 reads lane 1's element before lane 1 stored it
+		EXPECT(g[0][0] == -1.0f && g[1][0] == 1.0f && g[1][1] == 1.0f && l[0][0] == 5.0f && l[0][1] == 5.0f &&
+			       l[1][0] == 5.0f,
+		       "wmma: a store orders nothing after it, a load waits for every lane (%g %g %g / %g %g %g)",
+		       g[0][0], l[0][0], l[0][1], g[1][0], l[1][0], l[1][1]);
 		cudaFree(got);
 		cudaFree(loaded);
 	}
