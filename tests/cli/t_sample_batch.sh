@@ -79,6 +79,15 @@ if [ -f "$emu" ]; then
 	"$TOOLS/mutstream" dumpall latent < "$OUT" > cpu.raw
 	"$TOOLS/cmpraw" cpu.raw bf16.raw 3e-2 > cmp.txt || fail "batched bf16 latents: $(cat cmp.txt)"
 	rm -f cpu.raw gpu.raw bf16.raw dev.st cmp.txt
+
+	tcase "GPU path on the emulator: a batch out of GPU memory names its records, exit 2, no output"
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=600000 "$BIN/presto-sample" -n 2 -S 1 --device cuda --batch 2 all.st
+	expect_err "presto-sample: records 0-1: out of GPU memory on cuda:0"
+	[ ! -s "$OUT" ] || fail "output written before the error"
+	expect_exit 2 $gpu PRESTO_EMU_MEMORY=600000 "$BIN/presto-sample" -n 2 -S 1 --device cuda --batch 2 -o out.st \
+		all.st
+	[ ! -e out.st ] || fail "-o out.st left behind"
+	expect_clean_dir one.st all.st m
 else
 	tcase "GPU path on the emulator"
 	skip "no $emu (make emu)"
