@@ -14,8 +14,19 @@
 #   FIXTURES  the conformance fixtures (absolute; may not exist: use skip)
 #   ROOT      the source tree
 #
+# and these paths and command prefixes for the GPU path without a GPU:
+#   fake      tests/fakecuda's stand-in driver (FAKECUDA=N devices)
+#   emu       the CUDA backend built on kernels/emu (absent without make emu)
+#   nodrv     env that points the tools at a libcuda that does not exist
+#   gpu       env with the stand-in driver (2 devices) and the emulated backend
+#
 # Output protocol (run.sh numbers and counts): "ok - NAME",
 # "not ok - NAME", "ok - NAME # SKIP reason", diagnostics start with "#".
+
+fake=$TOOLS/libfakecuda.so
+emu=$TOOLS/emu/libpresto-cuda.so
+nodrv="env PRESTO_LIBCUDA=$PWD/no-such-libcuda.so"
+gpu="env PRESTO_LIBCUDA=$fake FAKECUDA=2 PRESTO_CUDA_BACKEND=$emu"
 
 _name=
 _state=none   # none | pass | fail | skip

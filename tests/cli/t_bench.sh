@@ -2,10 +2,6 @@
 # model, on the CPU and on the CUDA emulator's GPU (no timing is checked:
 # benchmark figures live in docs/benchmarks.md).
 
-fake=$TOOLS/libfakecuda.so
-emu=$TOOLS/emu/libpresto-cuda.so
-nodrv="env PRESTO_LIBCUDA=$PWD/no-such-libcuda.so"
-
 json_ok() { # FILE: a valid JSON document (python3 or jq), else skip
 	if command -v python3 > /dev/null 2>&1; then
 		python3 -c 'import json, sys; json.load(open(sys.argv[1]))' "$1" || fail "invalid JSON"

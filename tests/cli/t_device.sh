@@ -3,10 +3,6 @@
 # backend library, and with the backend built on the CUDA emulator
 # (kernels/emu): the whole GPU path of the tool, checked against the CPU.
 
-fake=$TOOLS/libfakecuda.so
-emu=$TOOLS/emu/libpresto-cuda.so
-nodrv="env PRESTO_LIBCUDA=$PWD/no-such-libcuda.so"
-gpu="env PRESTO_LIBCUDA=$fake FAKECUDA=2 PRESTO_CUDA_BACKEND=$emu"
 S="--seconds 0.1 -n 3 -S 7"
 
 tcase "mkmodel and a conditioning stream"

@@ -263,7 +263,6 @@ expect_exit 1 "$info" --devices --stats
 expect_err "--devices takes no FILE"
 
 tcase "--devices with a driver (a stand-in libcuda): every device, the driver version"
-fake=$TOOLS/libfakecuda.so
 expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 "$info" --devices
 expect_out "cuda:0  Fake GPU 0  2.0 GiB  sm_90  132 multiprocessors"
 expect_out "cuda:1  Fake GPU 1  3.0 GiB  sm_90  132 multiprocessors"
@@ -280,7 +279,6 @@ expect_out '"reason": null'
 rm -f devices.json
 
 tcase "--devices says whether presto can run on the GPU (the backend library on cuda:0)"
-emu=$TOOLS/emu/libpresto-cuda.so
 if [ -f "$emu" ]; then
 	expect_ok env PRESTO_LIBCUDA="$fake" FAKECUDA=2 PRESTO_CUDA_BACKEND="$emu" "$info" --devices
 	expect_out "presto: runs on cuda:0 presto CUDA emulator, 1.0 GiB, sm_90, bf16 by default"

@@ -5,11 +5,6 @@
 # progress names the batch's records; on the emulated GPU a batch matches
 # the CPU and keeps the device loop's bytes.
 
-fake=$TOOLS/libfakecuda.so
-emu=$TOOLS/emu/libpresto-cuda.so
-nodrv="env PRESTO_LIBCUDA=$PWD/no-such-libcuda.so"
-gpu="env PRESTO_LIBCUDA=$fake FAKECUDA=2 PRESTO_CUDA_BACKEND=$emu"
-
 tcase "a stream of records of two lengths, with and without a negative prompt"
 "$TOOLS/mkmodel" m > /dev/null 2>&1 || fail "mkmodel failed"
 PRESTO_MODEL=$PWD/m
