@@ -13,6 +13,10 @@ the same variance (cheaper than the tree: it can only favour the reference).
 
     python3 pipelines/gpu/reference.py --preset sao1 [--runs 3] [--dtype fp32]
 
+--tiny shrinks every preset (widths, depths, frames, steps) and --device cpu
+runs on the CPU: a check of this script and its calls into the reference
+on any machine with PyTorch, before a GPU's time is spent on it.
+
 Prints one JSON object per preset with the fields of presto-bench --json
 (encode_s, sample_s, decode_s, end_to_end_s, step_s, gpu_peak_bytes, ...).
 """
@@ -25,6 +29,7 @@ import math
 import os
 import sys
 import time
+import traceback
 import types
 
 import torch
@@ -32,7 +37,7 @@ import torch
 OPTIONAL = {"alias_free_torch", "einops_exts", "torchsde", "dac", "encodec", "laion_clap", "g2p_en",
             "vector_quantize_pytorch", "local_attention", "wandb", "prefigure", "auraloss", "ema_pytorch",
             "v_diffusion_pytorch", "webdataset", "pywt", "pedalboard", "clip", "cleanfid", "kornia", "jsonmerge",
-            "dctorch", "gradio", "pytorch_lightning", "lightning"}
+            "dctorch", "gradio", "pytorch_lightning", "lightning", "torchdiffeq"}
 
 
 class _Stub(types.ModuleType):
@@ -94,9 +99,10 @@ def load_reference(ref):
             return torch.randn(self.shape, device=self.device, dtype=self.dtype)
 
     ks.BrownianTreeNoiseSampler = GaussianNoise
-    from stable_audio_tools.models.dit import DiffusionTransformer
-    from stable_audio_tools.models.autoencoders import OobleckDecoder
-    from stable_audio_tools.inference import sampling as sat_sampling
+    with contextlib.redirect_stdout(sys.stderr):  # its import notes (flash_attn, ...): stdout is JSON
+        from stable_audio_tools.models.dit import DiffusionTransformer
+        from stable_audio_tools.models.autoencoders import OobleckDecoder
+        from stable_audio_tools.inference import sampling as sat_sampling
     return DiffusionTransformer, OobleckDecoder, sat_sampling, ke
 
 
@@ -116,8 +122,24 @@ PRESETS = {
 }
 
 
+def shrink(p):
+    """The preset at toy sizes, for --tiny."""
+    p = dict(p, dit=dict(p["dit"]), frames=12, steps=min(p["steps"], 3))
+    # heads of 64 as in the real ones (the reference's rotary embedding needs 32 or more)
+    p["dit"].update(embed_dim=128, depth=5, num_heads=2, cond_token_dim=64,
+                    global_cond_dim=128 if p["dit"]["global_cond_dim"] == p["dit"]["embed_dim"] else 32)
+    p["decoder"] = dict(channels=4)
+    p["t5"] = dict(d_model=32, d_kv=8, num_heads=4, d_ff=64, num_layers=2)
+    return p
+
+
+def sync(dev):
+    if dev.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def run_preset(name, p, args, DiT, Decoder, sat_sampling, ke):
-    dev = "cuda"
+    dev = args.device
     dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[args.dtype]
     torch.manual_seed(0)
     dit = DiT(**p["dit"], transformer_type="continuous_transformer", diffusion_objective=p["objective"])
@@ -127,16 +149,16 @@ def run_preset(name, p, args, DiT, Decoder, sat_sampling, ke):
         keep = [k for k in range(depth) if math.floor((k + 1) * p["keep"] + 0.5) > math.floor(k * p["keep"] + 0.5)]
         dit.transformer.layers = torch.nn.ModuleList([layers[k] for k in keep])
     dit = dit.to(dev, dtype).eval()
-    dec = Decoder(out_channels=2, channels=128, latent_dim=64, c_mults=[1, 2, 4, 8, 16], strides=[2, 4, 4, 8, 8],
+    dec = Decoder(out_channels=2, channels=p.get("decoder", {}).get("channels", 128), latent_dim=64, c_mults=[1, 2, 4, 8, 16], strides=[2, 4, 4, 8, 8],
                   use_snake=True, final_tanh=False).to(dev, dtype).eval()
     from transformers import T5Config, T5EncoderModel
-    t5 = T5EncoderModel(T5Config(vocab_size=32128, d_model=768, d_kv=64, num_heads=12, d_ff=3072, num_layers=12,
-                                 feed_forward_proj="relu")).to(dev).eval()
+    t5_shape = p.get("t5", dict(d_model=768, d_kv=64, num_heads=12, d_ff=3072, num_layers=12))
+    t5 = T5EncoderModel(T5Config(vocab_size=32128, feed_forward_proj="relu", **t5_shape)).to(dev).eval()
     torch.backends.cuda.matmul.allow_tf32 = False  # as generate_diffusion_cond sets it
     torch.backends.cudnn.allow_tf32 = False
     T, C, S = p["frames"], 64, 130
     ids = torch.randint(0, 32128, (1, 128), device=dev)
-    cross = torch.randn(1, S, 768, device=dev, dtype=dtype)
+    cross = torch.randn(1, S, p["dit"]["cond_token_dim"], device=dev, dtype=dtype)
     mask = torch.ones(1, S, device=dev, dtype=torch.bool)
     glob = torch.randn(1, p["dit"]["global_cond_dim"], device=dev, dtype=dtype)
     # DiffusionTransformer.forward's own arguments (DiTWrapper's batch_cfg
@@ -146,7 +168,7 @@ def run_preset(name, p, args, DiT, Decoder, sat_sampling, ke):
     stamps = []
 
     def callback(info):
-        torch.cuda.synchronize()
+        sync(dev)
         stamps.append(time.perf_counter())
 
     def sample(noise):
@@ -169,23 +191,24 @@ def run_preset(name, p, args, DiT, Decoder, sat_sampling, ke):
     rows = []
     with torch.no_grad():
         for r in range(args.warmup + args.runs):
-            torch.cuda.synchronize()
+            sync(dev)
             t0 = time.perf_counter()
             t5(input_ids=ids)
-            torch.cuda.synchronize()
+            sync(dev)
             t1 = time.perf_counter()
             stamps.clear()
             stamps.append(t1)
             lat = sample(torch.randn(1, C, T, device=dev, dtype=dtype))
-            torch.cuda.synchronize()
+            sync(dev)
             t2 = time.perf_counter()
             dec(lat.to(dtype))
-            torch.cuda.synchronize()
+            sync(dev)
             t3 = time.perf_counter()
             if r >= args.warmup:
                 rows.append((t1 - t0, t2 - t1, t3 - t2, t3 - t0,
                              [stamps[i + 1] - stamps[i] for i in range(len(stamps) - 1)]))
     med = lambda v: sorted(v)[len(v) // 2]
+    cuda = dev.startswith("cuda")
     seconds = T * 2048 / 44100
     steps = list(zip(*[r[4] for r in rows])) if rows and rows[0][4] else []
     return dict(preset=name, reference="stable-audio-tools + k-diffusion", dtype=args.dtype, seconds=seconds,
@@ -193,8 +216,8 @@ def run_preset(name, p, args, DiT, Decoder, sat_sampling, ke):
                 runs=args.runs, encode_s=med([r[0] for r in rows]), sample_s=med([r[1] for r in rows]),
                 decode_s=med([r[2] for r in rows]), end_to_end_s=med([r[3] for r in rows]),
                 real_time_factor=seconds / med([r[3] for r in rows]), step_s=[med(list(s)) for s in steps],
-                gpu_peak_bytes=torch.cuda.max_memory_allocated(), torch=torch.__version__,
-                gpu=torch.cuda.get_device_name())
+                gpu_peak_bytes=torch.cuda.max_memory_allocated() if cuda else None, torch=torch.__version__,
+                gpu=torch.cuda.get_device_name() if cuda else None, tiny=args.tiny)
 
 
 def main():
@@ -204,15 +227,22 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "fp16", "bf16"])
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--tiny", action="store_true", help="toy sizes: a check of the script, not a benchmark")
     args = ap.parse_args()
+    cuda = args.device.startswith("cuda")
     parts = load_reference(args.ref)
     for name in args.preset or ["sao1", "presto-ls", "saos"]:
-        torch.cuda.reset_peak_memory_stats()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        p = shrink(PRESETS[name]) if args.tiny else PRESETS[name]
         try:
-            print(json.dumps(run_preset(name, PRESETS[name], args, *parts), indent=2), flush=True)
+            print(json.dumps(run_preset(name, p, args, *parts), indent=2), flush=True)
         except Exception as e:  # one preset failing does not stop the others
+            traceback.print_exc()
             print(json.dumps({"preset": name, "error": repr(e)}), flush=True)
-        torch.cuda.empty_cache()
+        if cuda:
+            torch.cuda.empty_cache()
 
 
 if __name__ == "__main__":

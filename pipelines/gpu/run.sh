@@ -11,13 +11,27 @@
 #                                       (all: tests bench reference)
 #
 # Results go to $OUT (the device run's returned folder; ./gpu-out without
-# one): device.txt, test-gpu.log, bench.log and bench-*.json,
-# reference.json and reference.log, sanitizer.log, profile.txt and
-# ncu-*.csv. docs/gpu.md says how to read them.
+# one), at most 8 files, as the device tool returns no more: device.txt,
+# test-gpu.log, bench.log (every report), reference.json and
+# reference.log, sanitizer.log, profile.txt, and results.tgz with the bulk
+# files (bench-*.json, ncu-*.csv). docs/gpu.md says how to read them.
 [ $# -gt 0 ] || set -- all
 : "${OUT:=$PWD/gpu-out}"
 mkdir -p "$OUT"
-B=$PWD/.gpu/build
+R=/tmp/presto-results # the bulk files, gathered into $OUT/results.tgz at the end
+rm -rf "$R"
+mkdir -p "$R"
+P=/tmp/presto-gpu # pack.sh's binaries, fixtures and reference sources
+[ -f .gpu/presto-gpu.tar.xz ] || { echo "run.sh: no .gpu/presto-gpu.tar.xz (pipelines/gpu/pack.sh, carry .gpu)" >&2; exit 2; }
+rm -rf "$P"
+mkdir -p "$P"
+unxz() { # xz, or Python's lzma where the image has no xz
+	if command -v xz > /dev/null; then xz -d; else
+		python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.stdin.buffer), sys.stdout.buffer)'
+	fi
+}
+unxz < .gpu/presto-gpu.tar.xz | tar -x -C "$P" || exit 2
+B=$P/build
 SYS=/tmp/presto-sys
 # the Debian shared libraries, unpacked beside the system (never over it)
 mkdir -p "$SYS"
@@ -30,6 +44,11 @@ L=$SYS/usr/lib/x86_64-linux-gnu
 CUBLAS=$(dirname "$(find /usr/local /usr/lib /opt -name 'libcublas.so.13' 2> /dev/null | head -n 1)")
 export LD_LIBRARY_PATH="$L:$L/openblas-pthread:$L/blas:$L/lapack:$CUBLAS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export PRESTO_QUIET=1
+# compute-sanitizer and ncu where the image has them off the PATH
+for d in /usr/local/cuda/bin /opt/nvidia/nsight-compute/*; do
+	[ -d "$d" ] && PATH=$PATH:$d
+done
+export PATH
 M=/tmp/presto-models
 
 {
@@ -52,23 +71,28 @@ tests() {
 		timeout 300 "$B/tests/gpu/$t"
 		echo "exit $?"
 	done > "$OUT/test-gpu.log" 2>&1
-	if [ -d .gpu/conformance ]; then
+	if [ -d "$P"/conformance ]; then
 		echo "== conformance --device cuda" >> "$OUT/test-gpu.log"
-		timeout 300 "$B"/tests/conformance --device cuda .gpu/conformance >> "$OUT/test-gpu.log" 2>&1
+		timeout 300 "$B"/tests/conformance --device cuda "$P"/conformance >> "$OUT/test-gpu.log" 2>&1
 		echo "exit $?" >> "$OUT/test-gpu.log"
 	fi
 	grep -E "^(not ok|FAIL|passed|FAILED|exit|SKIP|conformance:)" "$OUT/test-gpu.log"
 }
 
-sanitizer() {
+sanitizer() { # 8 runs of at most $SAN_LIMIT s (70): the whole inside one call
 	command -v compute-sanitizer > /dev/null || { echo "no compute-sanitizer"; return; }
-	for t in test_kernels test_dit test_vae test_t5; do
-		echo "== memcheck $t"
-		timeout 240 compute-sanitizer --tool memcheck --leak-check full "$B/tests/gpu/$t" | tail -n 4
-		echo "== racecheck $t"
-		timeout 240 compute-sanitizer --tool racecheck "$B/tests/gpu/$t" | tail -n 3
+	for tool in memcheck racecheck; do
+		for t in test_kernels test_dit test_vae test_t5; do
+			opt=
+			[ $tool = memcheck ] && opt="--leak-check full"
+			timeout "${SAN_LIMIT:-70}" compute-sanitizer --tool $tool $opt "$B/tests/gpu/$t" > "$R/san-$tool-$t.txt" 2>&1
+			echo "== $tool $t: exit $?"
+			# its findings (the whole output in results.tgz)
+			grep -E "ERROR SUMMARY|RACECHECK SUMMARY|Invalid|Race reported|hazard|Leaked|^(passed|FAIL|SKIP)" \
+				"$R/san-$tool-$t.txt" | head -n 20
+		done
 	done > "$OUT/sanitizer.log" 2>&1
-	grep -E "^==|ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitizer.log"
+	cat "$OUT/sanitizer.log"
 }
 
 bench() {
@@ -77,9 +101,9 @@ bench() {
 		name=$1
 		shift
 		echo "== $name: presto-bench $*"
-		timeout 240 "$B"/bin/presto-bench --json --device cuda "$@" > "$OUT/bench-$name.json"
+		timeout 240 "$B"/bin/presto-bench --json --device cuda "$@" > "$R/bench-$name.json"
 		echo "exit $?"
-		cat "$OUT/bench-$name.json"
+		cat "$R/bench-$name.json"
 	}
 	{
 		# SAO 1.0 recipe: 47.55 s, dpmpp-3m-sde 100 steps, cfg 7 (the model's defaults)
@@ -116,12 +140,12 @@ bench() {
 }
 
 reference() {
-	[ -d .gpu/ref ] || { echo "no .gpu/ref (pack.sh --reference)"; return; }
+	[ -d "$P"/ref ] || { echo "no reference sources (pack.sh --reference)"; return; }
 	echo "== the PyTorch reference (pipelines/gpu/reference.py), fp32 then fp16"
 	: > "$OUT/reference.json"
 	: > "$OUT/reference.log"
 	for dt in fp32 fp16; do
-		PYTHONUNBUFFERED=1 timeout 280 python3 pipelines/gpu/reference.py --ref .gpu/ref --dtype $dt \
+		PYTHONUNBUFFERED=1 timeout 280 python3 pipelines/gpu/reference.py --ref "$P"/ref --dtype $dt \
 			>> "$OUT/reference.json" 2>> "$OUT/reference.log"
 		echo "exit $?"
 	done
@@ -139,18 +163,27 @@ profile() { # where the GPU time goes: Nsight Compute, one line per kernel
 		"sao1-2steps --seconds 47.55 -n 2"; do
 		name=${what%% *}
 		args=${what#* }
-		timeout 250 ncu --csv --metrics "$metrics" --launch-count 1500 --log-file "$OUT/ncu-$name.csv" \
+		timeout 250 ncu --clock-control none --csv --metrics "$metrics" --launch-count 1500 --log-file "$R/ncu-$name.csv" \
 			"$B"/bin/presto-bench --device cuda -m "$M/sao1" $args --runs 1 --warmup 0 > /dev/null 2>&1
 		echo "== $name (exit $?): presto-bench $args" >> "$OUT/profile.txt"
-		python3 pipelines/gpu/ncu_summary.py "$OUT/ncu-$name.csv" --top 30 >> "$OUT/profile.txt" 2>&1
+		python3 pipelines/gpu/ncu_summary.py "$R/ncu-$name.csv" --top 30 >> "$OUT/profile.txt" 2>&1
 	done
 	cat "$OUT/profile.txt"
 }
 
 for part in "$@"; do
 	case $part in
-	all) tests; bench; reference ;;
-	tests | bench | reference | sanitizer | profile) $part ;;
+	all | tests | bench | reference | sanitizer | profile) ;;
 	*) echo "run.sh: unknown part '$part' (tests bench reference sanitizer profile all)" >&2; exit 1 ;;
 	esac
 done
+for part in "$@"; do
+	case $part in
+	all) tests; bench; reference ;;
+	*) $part ;;
+	esac
+done
+# the bulk files in one archive (the summaries above are written to $OUT
+# as they go, so that a call stopped at its limit still returns them)
+tar -czf "$OUT/results.tgz" -C "$R" .
+ls -l "$OUT"
