@@ -233,7 +233,7 @@ __global__ void __launch_bounds__(128 * WC, WC == 2 ? 2 : 0)
 	for (int i = 0; i < 2; i++)
 		for (int j = 0; j < 4; j++)
 			wmma::fill_fragment(acc[i][j], 0.0f);
-	const __nv_bfloat16 *xb = x + ((ptrdiff_t)tb - pad) * Cin;
+	const __nv_bfloat16 *xb = x ? x + ((ptrdiff_t)tb - pad) * Cin : nullptr;  // (null with fp32 input)
 	// rows [tb - pad, tb - pad + span) and the K x TC weight rows of
 	// channels [ci0, ci0 + 32) into stage st, 16 bytes a copy
 	auto stage = [&](int st, int ci0) {
