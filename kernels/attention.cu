@@ -141,7 +141,7 @@ __device__ __forceinline__ void stage_queries(__nv_bfloat16 *Qs, int ld, const _
 		int r = i / DH, d = i % DH, t = q0 + r;
 		const __nv_bfloat16 *src = q + ((size_t)b * Tq + t) * qs + (size_t)h * DH + d;
 		if (vec)
-			*(uint4 *)(Qs + r * ld + d) = t < Tq ? *(const uint4 *)src : uint4{0, 0, 0, 0};
+			presto_k::stv(Qs + r * ld + d, t < Tq ? presto_k::ldv<uint4>(src) : uint4{0, 0, 0, 0});
 		else
 			Qs[r * ld + d] = t < Tq ? *src : __float2bfloat16(0.0f);
 	}
@@ -204,8 +204,8 @@ __global__ void __launch_bounds__(128)
 			const __nv_bfloat16 *ksrc = k + ((size_t)b * Tk + t) * ks + (size_t)kvh * Dh + d;
 			const __nv_bfloat16 *vsrc = v + ((size_t)b * Tk + t) * vs + (size_t)kvh * Dh + d;
 			if (vec) {
-				*(uint4 *)(Ks + j * LD + d) = in ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
-				*(uint4 *)(Vs + j * LD + d) = in ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
+				presto_k::stv(Ks + j * LD + d, in ? presto_k::ldv<uint4>(ksrc) : uint4{0, 0, 0, 0});
+				presto_k::stv(Vs + j * LD + d, in ? presto_k::ldv<uint4>(vsrc) : uint4{0, 0, 0, 0});
 			} else {
 				Ks[j * LD + d] = in ? *ksrc : zero;
 				Vs[j * LD + d] = in ? *vsrc : zero;
@@ -360,10 +360,10 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
 	for (int kk = 0; kk < NK; kk++) {
 		int c = kk * 16 + 2 * t;
-		qf[kk][0] = *(const uint32_t *)(qw + g * LQ + c);
-		qf[kk][1] = *(const uint32_t *)(qw + (g + 8) * LQ + c);
-		qf[kk][2] = *(const uint32_t *)(qw + g * LQ + c + 8);
-		qf[kk][3] = *(const uint32_t *)(qw + (g + 8) * LQ + c + 8);
+		qf[kk][0] = presto_k::ldv<uint32_t>(qw + g * LQ + c);
+		qf[kk][1] = presto_k::ldv<uint32_t>(qw + (g + 8) * LQ + c);
+		qf[kk][2] = presto_k::ldv<uint32_t>(qw + g * LQ + c + 8);
+		qf[kk][3] = presto_k::ldv<uint32_t>(qw + (g + 8) * LQ + c + 8);
 	}
 	float of[ND][4];
 #pragma unroll
@@ -378,7 +378,7 @@ __global__ void __launch_bounds__(128)
 			int j = i / DH, d = i % DH, tk = k0 + j;
 			const __nv_bfloat16 *ksrc = k + ((size_t)b * Tk + tk) * ks + (size_t)kvh * DH + d;
 			if (vec)
-				*(uint4 *)(Ks + j * LQ + d) = tk < Tk ? *(const uint4 *)ksrc : uint4{0, 0, 0, 0};
+				presto_k::stv(Ks + j * LQ + d, tk < Tk ? presto_k::ldv<uint4>(ksrc) : uint4{0, 0, 0, 0});
 			else
 				Ks[j * LQ + d] = tk < Tk ? *ksrc : zero;
 		}
@@ -388,7 +388,7 @@ __global__ void __launch_bounds__(128)
 			int j = i % kMmaK, d = i / kMmaK * 8, tk = k0 + j;
 			const __nv_bfloat16 *vsrc = v + ((size_t)b * Tk + tk) * vs + (size_t)kvh * DH + d;
 			if (vec) {
-				uint4 vv = tk < Tk ? *(const uint4 *)vsrc : uint4{0, 0, 0, 0};
+				uint4 vv = tk < Tk ? presto_k::ldv<uint4>(vsrc) : uint4{0, 0, 0, 0};
 				const uint32_t wv[4] = {vv.x, vv.y, vv.z, vv.w};  // 8 bf16, the lower half first
 #pragma unroll
 				for (int e = 0; e < 8; e++)
@@ -408,7 +408,7 @@ __global__ void __launch_bounds__(128)
 			const __nv_bfloat16 *kr = Ks + (n * 8 + g) * LQ + 2 * t;
 #pragma unroll
 			for (int kk = 0; kk < NK; kk++) {
-				uint32_t bf[2] = {*(const uint32_t *)(kr + kk * 16), *(const uint32_t *)(kr + kk * 16 + 8)};
+				uint32_t bf[2] = {presto_k::ldv<uint32_t>(kr + kk * 16), presto_k::ldv<uint32_t>(kr + kk * 16 + 8)};
 				presto_k::mma_16816(sf[n], qf[kk], bf, sf[n]);
 			}
 		}
@@ -464,7 +464,7 @@ __global__ void __launch_bounds__(128)
 #pragma unroll
 			for (int n = 0; n < ND; n++) {
 				const __nv_bfloat16 *vr = Vt + (n * 8 + g) * LV + kk * 16 + 2 * t;
-				uint32_t bf[2] = {*(const uint32_t *)vr, *(const uint32_t *)(vr + 8)};
+				uint32_t bf[2] = {presto_k::ldv<uint32_t>(vr), presto_k::ldv<uint32_t>(vr + 8)};
 				presto_k::mma_16816(of[n], pa, bf, of[n]);
 			}
 		}

@@ -131,6 +131,27 @@ __device__ __forceinline__ void mma_16816(float d[4], const uint32_t a[4], const
 #endif
 }
 
+/* vector loads and stores (uint4, float4; uint32_t for a bf16 pair) of
+ * global or shared memory: on a GPU a plain access, which faults
+ * ("misaligned address") unless p is aligned to the vector's size; the
+ * emulator stops the program there too. */
+template <class V> __device__ __forceinline__ V ldv(const void *p)
+{
+#ifdef PRESTO_CUDA_EMU
+	if ((uintptr_t)p % sizeof(V))
+		presto_emu::fail("%zu-byte vector load from %p: misaligned", sizeof(V), p);
+#endif
+	return *(const V *)p;
+}
+template <class V> __device__ __forceinline__ void stv(void *p, V v)
+{
+#ifdef PRESTO_CUDA_EMU
+	if ((uintptr_t)p % sizeof(V))
+		presto_emu::fail("%zu-byte vector store to %p: misaligned", sizeof(V), p);
+#endif
+	*(V *)p = v;
+}
+
 /* two floats as a bf16 pair in a register (lo in the lower half) */
 __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi)
 {

@@ -172,7 +172,7 @@ template <int ST> __device__ __forceinline__ void stage16(__nv_bfloat16 *dst, co
 	if (ST == 2)
 		__pipeline_memcpy_async(dst, src, 16);
 	else
-		*(uint4 *)dst = *(const uint4 *)src;
+		presto_k::stv(dst, presto_k::ldv<uint4>(src));
 }
 
 // A warp's 32 x 64 accumulators out through its fp32 tile tw (16 x kLdE
@@ -248,8 +248,8 @@ __global__ void __launch_bounds__(128 * WC, WC == 2 ? 2 : 0)
 			ptrdiff_t tr = (ptrdiff_t)tb - pad + r;
 			uint4 packed = {0, 0, 0, 0};
 			if (row0 + tr >= 0 && row0 + tr < Tin) {
-				const float4 *src = (const float4 *)(xf + tr * Cin + ci0 + c);
-				float4 lo = src[0], hi = src[1];
+				const float *src = xf + tr * Cin + ci0 + c;
+				float4 lo = presto_k::ldv<float4>(src), hi = presto_k::ldv<float4>(src + 4);
 				float f[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
 				int ch = ci0 + c;
 				packed.x = presto_k::pack_bf16x2(snake_bf16_f(f[0], ia[ch], iib[ch]), snake_bf16_f(f[1], ia[ch + 1], iib[ch + 1]));
@@ -257,7 +257,7 @@ __global__ void __launch_bounds__(128 * WC, WC == 2 ? 2 : 0)
 				packed.z = presto_k::pack_bf16x2(snake_bf16_f(f[4], ia[ch + 4], iib[ch + 4]), snake_bf16_f(f[5], ia[ch + 5], iib[ch + 5]));
 				packed.w = presto_k::pack_bf16x2(snake_bf16_f(f[6], ia[ch + 6], iib[ch + 6]), snake_bf16_f(f[7], ia[ch + 7], iib[ch + 7]));
 			}
-			*(uint4 *)(xs + r * kLd + c) = packed;
+			presto_k::stv(xs + r * kLd + c, packed);
 		}
 		for (int v = threadIdx.x; v < K * TC * (kChunk / 8); v += blockDim.x) {
 			int kr = v / (kChunk / 8), c = v % (kChunk / 8) * 8, k = kr / TC, co = kr % TC;
@@ -311,7 +311,7 @@ __global__ void __launch_bounds__(128 * WC, WC == 2 ? 2 : 0)
 		float *tw = (float *)(w2s + (size_t)kUnitC * kLdH) + warp * 16 * kLdE;
 		for (int v = threadIdx.x; v < kUnitC * (kUnitC / 8); v += blockDim.x) {
 			int r = v / (kUnitC / 8), c = v % (kUnitC / 8) * 8;
-			*(uint4 *)(w2s + r * kLdH + c) = *(const uint4 *)(un.w2 + (size_t)r * kUnitC + c);
+			presto_k::stv(w2s + r * kLdH + c, presto_k::ldv<uint4>(un.w2 + (size_t)r * kUnitC + c));
 		}
 		warp_tile_out(acc, tw, lane, [&](int r, int c, float v) {
 			int co = wc * 64 + c;

@@ -173,6 +173,26 @@ static void run_divergent()
 	PRESTO_LAUNCH(1, 32, 0, nullptr, divergent_kernel)(x);
 }
 
+// a 16-byte copy at byte offset off16 of both buffers, then a 4-byte one at
+// 64 + off4 (multiples of the size: aligned)
+__global__ void vector_kernel(const float *x, float *y, int off16, int off4)
+{
+	const char *src = (const char *)x;
+	char *dst = (char *)y;
+	presto_k::stv(dst + off16, presto_k::ldv<float4>(src + off16));
+	presto_k::stv(dst + 64 + off4, presto_k::ldv<uint32_t>(src + 64 + off4));
+}
+
+static void run_vector(int off16, int off4)
+{
+	float *x, *y;
+	cudaMalloc((void **)&x, 64 * sizeof(float));
+	cudaMalloc((void **)&y, 64 * sizeof(float));
+	PRESTO_LAUNCH(1, 1, 0, nullptr, vector_kernel)(x, y, off16, off4);
+}
+static void run_vector_misaligned() { run_vector(8, 0); }
+static void run_vector_pair_misaligned() { run_vector(16, 2); }
+
 int main()
 {
 	// indices over a 3-D grid of 3-D blocks
@@ -333,6 +353,26 @@ int main()
 		cudaFree(a);
 		presto_emu_set_memory_limit((size_t)1 << 30);
 	}
+	// vector loads and stores: aligned ones copy, misaligned ones stop the
+	// program (they fault on a GPU)
+	{
+		float h[64], *x, *y, back[64];
+		for (int i = 0; i < 64; i++)
+			h[i] = (float)i;
+		cudaMalloc((void **)&x, sizeof h);
+		cudaMalloc((void **)&y, sizeof h);
+		cudaMemcpy(x, h, sizeof h, cudaMemcpyHostToDevice);
+		cudaMemset(y, 0, sizeof h);
+		PRESTO_LAUNCH(1, 1, 0, nullptr, vector_kernel)(x, y, 16, 4);
+		cudaMemcpy(back, y, sizeof back, cudaMemcpyDeviceToHost);
+		bool ok = back[3] == 0 && back[4] == 4 && back[7] == 7 && back[8] == 0 && back[16] == 0 &&
+			  back[17] == 17 && back[18] == 0;
+		EXPECT(ok, "16- and 4-byte vector copies at aligned offsets");
+		cudaFree(x);
+		cudaFree(y);
+	}
+	EXPECT(child_aborts(run_vector_misaligned), "a 16-byte vector load 8 bytes off its alignment stops the program");
+	EXPECT(child_aborts(run_vector_pair_misaligned), "a 4-byte pair load 2 bytes off its alignment stops the program");
 	EXPECT(child_aborts(run_divergent), "a warp shuffle beside a __syncthreads() in the same warp stops the program");
 	printf("%s: %d failures\n", failures ? "FAILED" : "passed", failures);
 	return failures != 0;
