@@ -177,10 +177,15 @@ for part in "$@"; do
 	*) echo "run.sh: unknown part '$part' (tests bench reference sanitizer profile all)" >&2; exit 1 ;;
 	esac
 done
+timed() { # PART: run it, then say how long it took (device time is short)
+	t0=$(date +%s)
+	$1
+	echo "run.sh: $1 took $(($(date +%s) - t0)) s" | tee -a "$OUT/device.txt"
+}
 for part in "$@"; do
 	case $part in
-	all) tests; bench; reference ;;
-	*) $part ;;
+	all) timed tests; timed bench; timed reference ;;
+	*) timed $part ;;
 	esac
 done
 # the bulk files in one archive (the summaries above are written to $OUT
