@@ -32,7 +32,7 @@ static const presto_cli_option options[] = {
 	{"peak-tflops", OPT_PEAK_TFLOPS, "X", "the device's peak TFLOP/s at the precision used (default: known GPUs)"},
 	{"peak-gbps", OPT_PEAK_GBPS, "X", "the device's memory bandwidth in GB/s (default: known GPUs)"},
 	{"json", OPT_JSON, NULL, "print one JSON document instead of text"},
-	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
+	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products and the decoder (default: all cores)"},
 	{0},
 };
 

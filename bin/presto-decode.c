@@ -24,7 +24,7 @@ static const presto_cli_option options[] = {
 	{"stream", OPT_STREAM, NULL, "write an audio stream (presto-stream(5)) instead of audio files"},
 	{"device", OPT_DEVICE, "DEV", "auto, cpu, cuda or cuda:N (default: $PRESTO_DEVICE, else auto)"},
 	{"precision", OPT_PRECISION, "P", "on a GPU: auto, fp32 or bf16 (default auto: bf16 where supported)"},
-	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
+	{"threads", OPT_THREADS, "N", "CPU threads (default: all cores); the output is the same on any number"},
 	{0},
 };
 

@@ -25,7 +25,7 @@ static const presto_cli_option options[] = {
 	{"seed", OPT_SEED, "N", "with --sample: seed of the first file; file i uses N+i (default 0)"},
 	{"device", OPT_DEVICE, "DEV", "auto, cpu, cuda or cuda:N (default: $PRESTO_DEVICE, else auto)"},
 	{"precision", OPT_PRECISION, "P", "on a GPU: auto, fp32 or bf16 (default auto: bf16 where supported)"},
-	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products (default: all cores)"},
+	{"threads", OPT_THREADS, "N", "CPU threads for the matrix products and the encoder (default: all cores)"},
 	{0},
 };
 

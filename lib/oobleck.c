@@ -636,6 +636,36 @@ static int tile_len(size_t limit, size_t per_frame, int total)
 	return t < (size_t)total ? (int)t : total;
 }
 
+/* The row copies of a tiled convolution, a channel per task: its input
+ * window (zeros outside [0, len)) and its output tile. */
+typedef struct {
+	float *dst;
+	const float *src;
+	int len, n, off;
+} tile_copy;
+
+/* dst[c, j] = src[c, off + j] for j < n (0 outside [0, len)) */
+static void window_row(void *ctx, int c, int w)
+{
+	(void)w;
+	const tile_copy *t = ctx;
+	const float *xr = t->src + (size_t)c * (size_t)t->len;
+	float *dst = t->dst + (size_t)c * (size_t)t->n;
+	for (int j = 0; j < t->n; j++) {
+		int i = t->off + j;
+		dst[j] = (i >= 0 && i < t->len) ? xr[i] : 0.0f;
+	}
+}
+
+/* dst[c, off .. off + n) = src[c, 0 .. n) (dst rows of len) */
+static void out_row(void *ctx, int c, int w)
+{
+	(void)w;
+	const tile_copy *t = ctx;
+	memcpy(t->dst + (size_t)c * (size_t)t->len + t->off, t->src + (size_t)c * (size_t)t->n,
+	       sizeof(float) * (size_t)t->n);
+}
+
 /* y[cout, Tout] = conv(x[cin, Tin]); returns Tout, or 0 when Tin is too short. */
 static int conv1d_apply(run *r, const vconv *cv, float *y, const float *x, int Tin)
 {
@@ -669,19 +699,11 @@ static int conv1d_apply(run *r, const vconv *cv, float *y, const float *x, int T
 	for (int t0 = 0; t0 < Tout; t0 += tile) {
 		int nt = Tout - t0 < tile ? Tout - t0 : tile;
 		int w = (nt - 1) * cv->stride + span;
-		int i0 = t0 * cv->stride - cv->pad;
-		for (int ci = 0; ci < cv->cin; ci++) {
-			const float *xr = x + (size_t)ci * (size_t)Tin;
-			float *dst = xw + (size_t)ci * (size_t)w;
-			for (int j = 0; j < w; j++) {
-				int i = i0 + j;
-				dst[j] = (i >= 0 && i < Tin) ? xr[i] : 0.0f;
-			}
-		}
+		tile_copy c = {xw, x, Tin, w, t0 * cv->stride - cv->pad};
+		presto_parallel(cv->cin, window_row, &c);
 		presto_conv1d_forward(yt, xw, cv->w, cv->b, cv->cin, cv->cout, w, cv->k, cv->stride, 0, cv->dil, cols);
-		for (int o = 0; o < cv->cout; o++)
-			memcpy(y + (size_t)o * (size_t)Tout + t0, yt + (size_t)o * (size_t)nt,
-			       sizeof(float) * (size_t)nt);
+		tile_copy o = {y, yt, Tout, nt, t0};
+		presto_parallel(cv->cout, out_row, &o);
 	}
 	return Tout;
 }

@@ -17,8 +17,22 @@
  * skipped). Gradient outputs must not alias dy or the forward's inputs unless
  * noted (presto_rope_backward works in place). */
 
-/* Number of threads the GEMMs may use (OpenBLAS); <= 0 leaves the default (all cores). */
+/* Number of threads the GEMMs and presto_parallel may use; <= 0 leaves the
+ * default (all cores). */
 void presto_set_threads(int n);
+/* That number (by default OpenBLAS's: $OPENBLAS_NUM_THREADS, else the cores). */
+int presto_threads(void);
+/* fn(ctx, i, w) for every i in [0, n), on presto_parallel_workers(n)
+ * workers, w the worker's index (0: the calling thread), the i handed out
+ * one at a time; returns when all are done. The i must be independent of
+ * each other (results then do not depend on the number of workers). Calls
+ * from inside fn run serially; inside the region BLAS runs single-threaded.
+ * (lib/ops/parallel.c) */
+void presto_parallel(int n, void (*fn)(void *ctx, int i, int w), void *ctx);
+/* How many workers presto_parallel(n, ...) uses, for per-worker scratch. */
+int presto_parallel_workers(int n);
+/* presto_parallel on at most max_workers workers (<= 0: no cap). */
+void presto_parallel_limited(int n, int max_workers, void (*fn)(void *ctx, int i, int w), void *ctx);
 
 /* y[N,O] = x[N,In] W[O,In]^T + b[O] (b may be NULL). GEMM through BLAS. */
 void presto_linear_forward(float *y, const float *x, const float *w, const float *b, int N, int In, int O);

@@ -15,14 +15,6 @@ static void sigmoid_block(float *s, const float *x, int n)
 		s[i] = 1.0f / (1.0f + s[i]);
 }
 
-void openblas_set_num_threads(int n);
-
-void presto_set_threads(int n)
-{
-	if (n > 0)
-		openblas_set_num_threads(n);
-}
-
 void presto_silu_forward(float *y, const float *x, size_t n)
 {
 	float s[BLOCK];
@@ -145,10 +137,32 @@ void presto_mul_backward(float *da, float *db, const float *dy, const float *a, 
 	}
 }
 
+typedef struct {
+	float *y;
+	const float *x;
+	size_t n;
+} add_job;
+
+#define ADD_PART (1 << 16) /* elements per parallel part */
+
+static void add_part(void *ctx, int i, int w)
+{
+	(void)w;
+	const add_job *j = ctx;
+	size_t a = (size_t)i * ADD_PART, b = a + ADD_PART < j->n ? a + ADD_PART : j->n;
+	for (size_t k = a; k < b; k++)
+		j->y[k] += j->x[k];
+}
+
 void presto_add_inplace(float *y, const float *x, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		y[i] += x[i];
+	add_job j = {y, x, n};
+	size_t parts = (n + ADD_PART - 1) / ADD_PART;
+	if (parts >= 4 && parts <= 1u << 30)
+		presto_parallel((int)parts, add_part, &j);
+	else
+		for (size_t k = 0; k < n; k++)
+			y[k] += x[k];
 }
 
 void presto_fourier_features_forward(float *y, const float *t, const float *w, int N, int F)

@@ -142,6 +142,35 @@ size_t presto_conv1d_work_size(int Cin, int Tin, int K, int stride, int pad, int
 	return (size_t)Cin * K * (size_t)presto_conv1d_out_len(Tin, K, stride, pad, dil);
 }
 
+typedef struct {
+	float *y;
+	const float *x, *w;
+	float *cols; /* a chunk's buffer per worker */
+	int Cin, Cout, Tin, Tout, K, stride, pad, dil, nb;
+} conv_job;
+
+/* chunk i of the output columns: im2col, then y[Cout, t0 .. t0 + n) +=
+ * W[Cout, Cin*K] cols[Cin*K, n] */
+static void conv_chunk(void *ctx, int i, int wk)
+{
+	const conv_job *j = ctx;
+	int CK = j->Cin * j->K, t0 = i * j->nb, n = j->Tout - t0 < j->nb ? j->Tout - t0 : j->nb;
+	float *cols = j->cols + (size_t)wk * CK * j->nb;
+	gather_chunk(cols, j->x, j->Cin, j->K, n, j->Tin, j->stride, j->pad, j->dil, t0);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->Cout, n, CK, 1.0f, j->w, CK, cols, n, 1.0f, j->y + t0,
+		    j->Tout);
+}
+
+/* chunk i of a pointwise convolution: y[Cout, t0 .. t0 + n) += W x[Cin, t0 .. t0 + n) */
+static void pointwise_chunk(void *ctx, int i, int wk)
+{
+	(void)wk;
+	const conv_job *j = ctx;
+	int t0 = i * j->nb, n = j->Tout - t0 < j->nb ? j->Tout - t0 : j->nb;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, j->Cout, n, j->Cin, 1.0f, j->w, j->Cin, j->x + t0, j->Tin,
+		    1.0f, j->y + t0, j->Tout);
+}
+
 void presto_conv1d_forward(float *y, const float *x, const float *w, const float *b, int Cin, int Cout, int Tin,
 			   int K, int stride, int pad, int dil, float *work)
 {
@@ -155,20 +184,20 @@ void presto_conv1d_forward(float *y, const float *x, const float *w, const float
 	}
 	int CK = Cin * K;
 	if (K == 1 && stride == 1 && pad == 0) {
-		/* pointwise: cols = x */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, Tout, Cin, 1.0f, w, Cin, x, Tin, 1.0f, y,
-			    Tout);
+		/* pointwise: cols = x, chunks of columns in parallel */
+		conv_job j = {y, x, w, NULL, Cin, Cout, Tin, Tout, 1, 1, 0, 1, chunk_len(Cin + Cout, Tout)};
+		presto_parallel((Tout + j.nb - 1) / j.nb, pointwise_chunk, &j);
 		return;
 	}
-	int nb = chunk_len(CK, Tout);
-	float *own = NULL, *cols = chunk_buffer(work, (size_t)CK * nb, &own);
-	for (int t0 = 0; t0 < Tout; t0 += nb) {
-		int n = Tout - t0 < nb ? Tout - t0 : nb;
-		gather_chunk(cols, x, Cin, K, n, Tin, stride, pad, dil, t0);
-		/* y[Cout, t0 .. t0 + n) += W[Cout, Cin*K] cols[Cin*K, n] */
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, n, CK, 1.0f, w, CK, cols, n, 1.0f, y + t0,
-			    Tout);
-	}
+	int nb = chunk_len(CK, Tout), chunks = (Tout + nb - 1) / nb;
+	/* the chunks in parallel, each worker with its own column buffer: the
+	 * caller's work holds Tout / nb of them */
+	int p = presto_parallel_workers(chunks);
+	if (work && p > Tout / nb)
+		p = Tout / nb > 0 ? Tout / nb : 1;
+	float *own = NULL, *cols = chunk_buffer(work, (size_t)CK * nb * (size_t)p, &own);
+	conv_job j = {y, x, w, cols, Cin, Cout, Tin, Tout, K, stride, pad, dil, nb};
+	presto_parallel_limited(chunks, p, conv_chunk, &j);
 	free(own);
 }
 
@@ -183,6 +212,36 @@ size_t presto_conv_transpose1d_work_size(int Cout, int Tin, int K)
 	return (size_t)Cout * K * Tin;
 }
 
+#define CONVT_GROUP 8 /* output channels per task of a transposed convolution */
+
+typedef struct {
+	float *y;
+	const float *x, *w;
+	float *cols; /* a buffer of nb columns per worker */
+	int Cin, Cout, Tin, Tout, K, stride, pad, nb, group;
+} convt_job;
+
+/* output channels [o0, o0 + group) of a transposed convolution, chunk by
+ * chunk of input frames: cols = W^T[rows of o] x[Cin, t0 .. t0 + n), then
+ * col2im y[o, (t0 + t)*stride - pad + k] += cols[o*K + k, t] */
+static void convt_group(void *ctx, int g, int wk)
+{
+	const convt_job *j = ctx;
+	int K = j->K, OK = j->Cout * K, o0 = g * j->group;
+	int no = j->Cout - o0 < j->group ? j->Cout - o0 : j->group, rows = no * K;
+	float *cols = j->cols + (size_t)wk * j->group * K * j->nb;
+	for (int t0 = 0; t0 < j->Tin; t0 += j->nb) {
+		int n = j->Tin - t0 < j->nb ? j->Tin - t0 : j->nb;
+		/* W is [Cin, Cout*K]: the rows of W^T for channels o0.. are its columns from o0*K */
+		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, n, j->Cin, 1.0f, j->w + (size_t)o0 * K, OK,
+			    j->x + t0, j->Tin, 0.0f, cols, n);
+		for (int o = 0; o < no; o++)
+			for (int k = 0; k < K; k++)
+				scatter_add_row(j->y + (size_t)(o0 + o) * j->Tout, cols + ((size_t)o * K + k) * n, n, j->Tout,
+						j->stride, t0 * j->stride + k - j->pad);
+	}
+}
+
 void presto_conv_transpose1d_forward(float *y, const float *x, const float *w, const float *b, int Cin, int Cout,
 				     int Tin, int K, int stride, int pad, float *work)
 {
@@ -190,23 +249,23 @@ void presto_conv_transpose1d_forward(float *y, const float *x, const float *w, c
 	if (Tout <= 0)
 		return;
 	int OK = Cout * K, nb = chunk_len(OK, Tin);
-	float *own = NULL, *cols = chunk_buffer(work, (size_t)OK * nb, &own);
 	for (int o = 0; o < Cout; o++) {
 		float *yr = y + (size_t)o * Tout;
 		float bv = b ? b[o] : 0.0f;
 		for (int t = 0; t < Tout; t++)
 			yr[t] = bv;
 	}
-	for (int t0 = 0; t0 < Tin; t0 += nb) {
-		int n = Tin - t0 < nb ? Tin - t0 : nb;
-		/* cols[Cout*K, n] = W^T[Cout*K, Cin] x[Cin, t0 .. t0 + n); W is [Cin, Cout*K] */
-		cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OK, n, Cin, 1.0f, w, OK, x + t0, Tin, 0.0f, cols, n);
-		/* col2im: y[o, (t0 + t)*stride - pad + k] += cols[o*K + k, t] */
-		for (int o = 0; o < Cout; o++)
-			for (int k = 0; k < K; k++)
-				scatter_add_row(y + (size_t)o * Tout, cols + ((size_t)o * K + k) * n, n, Tout, stride,
-						t0 * stride + k - pad);
-	}
+	/* groups of CONVT_GROUP output channels in parallel (each writes its
+	 * own rows of y; the grouping does not depend on the workers, nor do
+	 * the results), each worker with a column buffer of group*K rows: the
+	 * caller's work (Cout*K x Tin) holds p of them when p * group <= Cout */
+	int group = Cout < CONVT_GROUP ? Cout : CONVT_GROUP, groups = (Cout + group - 1) / group;
+	int p = presto_parallel_workers(groups);
+	if (work && p > Cout / group)
+		p = Cout / group > 0 ? Cout / group : 1;
+	float *own = NULL, *cols = chunk_buffer(work, (size_t)group * K * nb * (size_t)p, &own);
+	convt_job j = {y, x, w, cols, Cin, Cout, Tin, Tout, K, stride, pad, nb, group};
+	presto_parallel_limited(groups, p, convt_group, &j);
 	free(own);
 }
 

@@ -110,27 +110,47 @@ void presto_sincosf_block(float *s, float *c, const float *x, size_t n)
 	}
 }
 
+typedef struct {
+	float *y;
+	const float *x, *alpha, *beta;
+	int T;
+} snake_job;
+
+static void snake_channel(void *ctx, int c, int w)
+{
+	(void)w;
+	const snake_job *j = ctx;
+	float v[BLOCK], s[BLOCK], co[BLOCK];
+	int T = j->T;
+	float a = expf(j->alpha[c]), ib = 1.0f / (expf(j->beta[c]) + 1e-9f);
+	const float *xr = j->x + (size_t)c * T;
+	float *yr = j->y + (size_t)c * T;
+	for (int t0 = 0; t0 < T; t0 += BLOCK) {
+		int n = T - t0 < BLOCK ? T - t0 : BLOCK;
+		const float *xb = xr + t0;
+		for (int i = 0; i < n; i++)
+			v[i] = a * xb[i];
+		sincos_block(s, co, v, n);
+		/* y may alias x: each element is read before it is written */
+		for (int i = 0; i < n; i++)
+			v[i] = xb[i] + ib * (s[i] * s[i]);
+		float *yb = yr + t0;
+		for (int i = 0; i < n; i++)
+			yb[i] = v[i];
+	}
+}
+
+/* channels in parallel once there is enough work to share */
+#define PARALLEL_MIN (1 << 16)
+
 void presto_snake_beta_forward(float *y, const float *x, const float *alpha, const float *beta, int C, int T)
 {
-	float v[BLOCK], s[BLOCK], co[BLOCK];
-	for (int c = 0; c < C; c++) {
-		float a = expf(alpha[c]), ib = 1.0f / (expf(beta[c]) + 1e-9f);
-		const float *xr = x + (size_t)c * T;
-		float *yr = y + (size_t)c * T;
-		for (int t0 = 0; t0 < T; t0 += BLOCK) {
-			int n = T - t0 < BLOCK ? T - t0 : BLOCK;
-			const float *xb = xr + t0;
-			for (int i = 0; i < n; i++)
-				v[i] = a * xb[i];
-			sincos_block(s, co, v, n);
-			/* y may alias x: each element is read before it is written */
-			for (int i = 0; i < n; i++)
-				v[i] = xb[i] + ib * (s[i] * s[i]);
-			float *yb = yr + t0;
-			for (int i = 0; i < n; i++)
-				yb[i] = v[i];
-		}
-	}
+	snake_job j = {y, x, alpha, beta, T};
+	if ((size_t)C * (size_t)T >= PARALLEL_MIN && C > 1)
+		presto_parallel(C, snake_channel, &j);
+	else
+		for (int c = 0; c < C; c++)
+			snake_channel(&j, c, 0);
 }
 
 /* sum of p[0..n) as SUM_LANES float partial sums (lane i mod SUM_LANES) added

@@ -48,6 +48,19 @@ if have_model; then
 	}
 fi
 
+tcase "decoding gives the same bytes on 1, 2 and 3 threads (its work is split by channels and chunks)"
+if have_model; then
+	(unset PRESTO_MODEL
+	 "$enc" -s 3 "warm lofi piano, 80 BPM" | "$smp" --steps 2 --seed 7 > th.lat) 2> th.err ||
+		fail "sampling failed: $(head -3 th.err)"
+	for n in 1 2 3; do
+		(unset PRESTO_MODEL; "$dec" --threads $n --subtype float -o th$n.wav th.lat) 2> th.err ||
+			fail "decoding on $n threads failed: $(head -3 th.err)"
+	done
+	cmp -s th1.wav th2.wav || fail "1 and 2 threads decode to other bytes"
+	cmp -s th1.wav th3.wav || fail "1 and 3 threads decode to other bytes"
+fi
+
 tcase "the shipped model's files are small half-precision weights"
 if have_model; then
 	for f in "$model"/*.safetensors; do

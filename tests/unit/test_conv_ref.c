@@ -123,6 +123,58 @@ static void convt_bwd(const void *a, float *dx, float *dw, float *db, float *wor
 
 /* conv1d: x [Cin, T], w [Cout, Cin, K], y [Cout, Tout],
  * y[o, t] = b[o] + sum_{c,k} w[o, c, k] x[c, t s - p + k d] */
+/* The forwards run their chunks (groups of channels for the transposed
+ * convolution) on several threads: on 1, 2 and 3 the same bits, and with a
+ * caller's work buffer nothing written past its documented size (a guard
+ * as long again after it keeps its pattern). */
+static int n_thread_cases, n_thread_diff, n_guard_broken;
+#define GUARD_VALUE 12345.0f
+
+typedef void (*fwd_fn)(const void *args, float *y, float *work);
+
+static void threads_case(fwd_fn f, const void *args, size_t ny, size_t nwork, int use_work)
+{
+	float *y[3], *work = NULL;
+	size_t guard = nwork + 16;
+	if (use_work) {
+		work = malloc(sizeof(float) * (nwork + guard));
+		for (size_t i = 0; i < guard; i++)
+			work[nwork + i] = GUARD_VALUE;
+	}
+	for (int t = 0; t < 3; t++) {
+		y[t] = malloc(sizeof(float) * (ny ? ny : 1));
+		presto_set_threads(t + 1);
+		f(args, y[t], work);
+	}
+	presto_set_threads(2);
+	n_thread_cases++;
+	if (memcmp(y[0], y[1], sizeof(float) * ny) || memcmp(y[0], y[2], sizeof(float) * ny))
+		n_thread_diff++;
+	for (size_t i = 0; use_work && i < guard; i++)
+		if (work[nwork + i] != GUARD_VALUE) {
+			n_guard_broken++;
+			break;
+		}
+	free(y[0]), free(y[1]), free(y[2]), free(work);
+}
+
+typedef struct {
+	const float *x, *w, *b;
+	int Cin, Cout, T, K, s, p, d;
+} fargs;
+
+static void conv_fwd(const void *a, float *y, float *work)
+{
+	const fargs *g = a;
+	presto_conv1d_forward(y, g->x, g->w, g->b, g->Cin, g->Cout, g->T, g->K, g->s, g->p, g->d, work);
+}
+
+static void convt_fwd(const void *a, float *y, float *work)
+{
+	const fargs *g = a;
+	presto_conv_transpose1d_forward(y, g->x, g->w, g->b, g->Cin, g->Cout, g->T, g->K, g->s, g->p, work);
+}
+
 static void conv_case(int Cin, int Cout, int T, int K, int s, int p, int d, int use_work)
 {
 	int To = presto_conv1d_out_len(T, K, s, p, d);
@@ -161,6 +213,8 @@ static void conv_case(int Cin, int Cout, int T, int K, int s, int p, int d, int 
 	bargs a = {dy, x, w, Cin, Cout, T, K, s, p, d};
 	e = fmax(e, backward_err(conv_bwd, &a, work, dx0, dw0, db0, &rx, &rw, &rb));
 	result("conv1d", Cin, Cout, T, K, s, p, d, use_work, e);
+	fargs fa = {x, w, b, Cin, Cout, T, K, s, p, d};
+	threads_case(conv_fwd, &fa, ny, nf, use_work);
 	ref_free(&ry), ref_free(&rx), ref_free(&rw), ref_free(&rb);
 	free(x), free(w), free(b), free(dy), free(y), free(dx0), free(dw0), free(db0), free(work);
 }
@@ -201,6 +255,8 @@ static void convt_case(int Cin, int Cout, int T, int K, int s, int p, int use_wo
 	bargs a = {dy, x, w, Cin, Cout, T, K, s, p, 1};
 	e = fmax(e, backward_err(convt_bwd, &a, work, dx0, dw0, db0, &rx, &rw, &rb));
 	result("conv_transpose1d", Cin, Cout, T, K, s, p, 1, use_work, e);
+	fargs fa = {x, w, b, Cin, Cout, T, K, s, p, 1};
+	threads_case(convt_fwd, &fa, ny, nf, use_work);
 	ref_free(&ry), ref_free(&rx), ref_free(&rw), ref_free(&rb);
 	free(x), free(w), free(b), free(dy), free(y), free(dx0), free(dw0), free(db0), free(work);
 }
@@ -241,8 +297,16 @@ int main(void)
 	convt_case(6, 32, 600, 8, 4, 2, 1);     /* 256 rows per chunk */
 	convt_case(4, 20, 700, 16, 8, 4, 0);
 	convt_case(5, 17, 1100, 16, 2, 9, 1);
-	CHECK(n_failed == failed, "%d long cases (up to 4100 frames, several im2col chunks) match the direct "
+	convt_case(3, 40, 900, 8, 4, 2, 1);      /* five groups of output channels */
+	convt_case(3, 9, 5000, 4, 2, 1, 1);      /* a group and a channel, the work for one worker */
+	conv_case(8, 5, 70000, 1, 1, 0, 1, 1);  /* pointwise, many chunks */
+	conv_case(32, 3, 400, 8, 1, 3, 1, 1);   /* two chunks, the second short: the work for one worker */
+	convt_case(3, 9, 1000, 4, 2, 1, 1);      /* two groups, the work for one worker */
+	CHECK(n_failed == failed, "%d long cases (up to 70000 frames, several im2col chunks) match the direct "
 				  "reference (worst %.3g of the bound)",
 	      n_cases - before, worst_err);
+	CHECK(n_thread_diff == 0, "%d forwards give the same bits on 1, 2 and 3 threads (%d differ)", n_thread_cases,
+	      n_thread_diff);
+	CHECK(n_guard_broken == 0, "no forward writes past its documented work size (%d did)", n_guard_broken);
 	return check_status();
 }
