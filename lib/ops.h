@@ -97,7 +97,9 @@ void presto_rope_backward(float *dx, int T, int H, int Dh, int stride, int rot_d
  * o: [B, Tq, H*Dh]. scores = scale * q.k + bias[h, i, j] (bias [H, Tq, Tk] or
  * NULL) + (key_mask[b, j] ? 0 : -FLT_MAX) (key_mask [B, Tk] or NULL); softmax
  * over keys in fp32 (a row whose keys are all masked attends uniformly, as
- * adding finfo.min does); o = p v. */
+ * adding finfo.min does); o = p v. The B*H heads run in parallel
+ * (presto_parallel), each the same way on any thread count; allocates its
+ * score scratch (Tq*Tk floats a worker). */
 void presto_attention_forward(float *o, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H,
 			      int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
 			      const float *key_mask);

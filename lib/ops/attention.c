@@ -83,7 +83,6 @@ static void attention_probs(float *s, const float *qb, const float *kb, int b, i
 {
 	/* s[Tq, Tk] = scale * q k^T */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, Dh, scale, qb, qs, kb, ks, 0.0f, s, Tk);
-#pragma omp parallel for schedule(static) if ((size_t)Tq * Tk > 16384)
 	for (int i = 0; i < Tq; i++) {
 		float *row = s + (size_t)i * Tk;
 		if (bias) {
@@ -101,26 +100,39 @@ static void attention_probs(float *s, const float *qb, const float *kb, int b, i
 	}
 }
 
+typedef struct {
+	float *o, *s; /* s: Tq x Tk scores per worker */
+	const float *q, *k, *v, *bias, *key_mask;
+	int Tq, Tk, H, group, Dh, qs, ks, vs;
+	float scale;
+} attn_job;
+
+/* task b * H + h: item b, head h */
+static void attention_head(void *ctx, int i, int w)
+{
+	const attn_job *j = ctx;
+	int b = i / j->H, h = i % j->H, Tq = j->Tq, Tk = j->Tk, Dh = j->Dh;
+	float *s = j->s + (size_t)w * Tq * (size_t)(Tk > 0 ? Tk : 1);
+	const float *qb = j->q + (size_t)b * Tq * j->qs + (size_t)h * Dh;
+	const float *kb = j->k + (size_t)b * Tk * j->ks + (size_t)(h / j->group) * Dh;
+	const float *vb = j->v + (size_t)b * Tk * j->vs + (size_t)(h / j->group) * Dh;
+	float *ob = j->o + (size_t)b * Tq * j->H * Dh + (size_t)h * Dh;
+	attention_probs(s, qb, kb, b, h, Tq, Tk, j->qs, j->ks, Dh, j->scale, j->bias, j->key_mask);
+	/* o[Tq, Dh] = p[Tq, Tk] v[Tk, Dh] */
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, Dh, Tk, 1.0f, s, Tk, vb, j->vs, 0.0f, ob, j->H * Dh);
+}
+
+/* the heads of every item in parallel (each writes its own columns of o) */
 void presto_attention_forward(float *o, const float *q, const float *k, const float *v, int B, int Tq, int Tk, int H,
 			      int KVH, int Dh, int qs, int ks, int vs, float scale, const float *bias,
 			      const float *key_mask)
 {
-	int group = H / KVH;
-	float *s = malloc(sizeof(float) * (size_t)Tq * (size_t)(Tk > 0 ? Tk : 1));
+	int p = presto_parallel_workers(B * H);
+	float *s = malloc(sizeof(float) * (size_t)Tq * (size_t)(Tk > 0 ? Tk : 1) * (size_t)p);
 	if (!s)
-		abort(); /* scratch of Tq*Tk floats; sizes are bounded by the model */
-	for (int b = 0; b < B; b++) {
-		for (int h = 0; h < H; h++) {
-			const float *qb = q + (size_t)b * Tq * qs + (size_t)h * Dh;
-			const float *kb = k + (size_t)b * Tk * ks + (size_t)(h / group) * Dh;
-			const float *vb = v + (size_t)b * Tk * vs + (size_t)(h / group) * Dh;
-			float *ob = o + (size_t)b * Tq * H * Dh + (size_t)h * Dh;
-			attention_probs(s, qb, kb, b, h, Tq, Tk, qs, ks, Dh, scale, bias, key_mask);
-			/* o[Tq, Dh] = p[Tq, Tk] v[Tk, Dh] */
-			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, Dh, Tk, 1.0f, s, Tk, vb, vs, 0.0f, ob,
-				    H * Dh);
-		}
-	}
+		abort(); /* scratch of Tq*Tk floats a worker; sizes are bounded by the model */
+	attn_job j = {o, s, q, k, v, bias, key_mask, Tq, Tk, H, H / KVH, Dh, qs, ks, vs, scale};
+	presto_parallel_limited(B * H, p, attention_head, &j);
 	free(s);
 }
 
