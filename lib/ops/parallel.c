@@ -57,12 +57,14 @@ typedef struct {
 	int w;
 } worker_arg;
 
+/* worker w's share: the tasks not yet taken, one at a time */
 static void work(job *j, int w)
 {
+	int was = nested;
 	nested = 1;
 	for (int i; (i = atomic_fetch_add(&j->next, 1)) < j->n;)
 		j->fn(j->ctx, i, w);
-	nested = 0;
+	nested = was;
 }
 
 static void *worker(void *p)
@@ -87,16 +89,6 @@ void presto_parallel_limited(int n, int max_workers, void (*fn)(void *ctx, int i
 	int blas = nested ? 1 : openblas_get_num_threads();
 	if (blas != 1)
 		openblas_set_num_threads(1);
-	if (p <= 1) {
-		int was = nested;
-		nested = 1;
-		for (int i = 0; i < n; i++)
-			fn(ctx, i, 0);
-		nested = was;
-		if (blas != 1)
-			openblas_set_num_threads(blas);
-		return;
-	}
 	job j = {.fn = fn, .ctx = ctx, .n = n};
 	atomic_init(&j.next, 0);
 	pthread_t t[MAX_WORKERS];
