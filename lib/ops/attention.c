@@ -136,39 +136,43 @@ void presto_attention_forward(float *o, const float *q, const float *k, const fl
 	free(s);
 }
 
-void presto_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
-			       const float *k, const float *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs,
-			       int ks, int vs, float scale, const float *bias, const float *key_mask)
+typedef struct {
+	float *dq, *dk, *dv, *dbias, *scratch; /* scratch: 2*Tq*Tk floats per worker */
+	const float *dout, *q, *k, *v, *bias, *key_mask;
+	int B, Tq, Tk, H, group, Dh, qs, ks, vs;
+	float scale;
+} attn_bwd_job;
+
+/* task g: kv head g and its group of query heads, every item in order (each
+ * task writes its own columns of dq, dk, dv and its own heads of dbias, so
+ * the sums run in the order of the serial loop) */
+static void attention_backward_group(void *ctx, int g, int w)
 {
-	if (B <= 0 || Tq <= 0 || Tk <= 0 || H <= 0)
-		return;
-	int group = H / KVH;
+	const attn_bwd_job *J = ctx;
+	int Tq = J->Tq, Tk = J->Tk, Dh = J->Dh, H = J->H, qs = J->qs, ks = J->ks, vs = J->vs;
 	size_t ss = (size_t)Tq * Tk;
-	float *p = malloc(sizeof(float) * 2 * ss);
-	if (!p)
-		abort(); /* scratch of 2*Tq*Tk floats, as the forward's */
-	float *dp = p + ss;
-	for (int b = 0; b < B; b++) {
+	float *p = J->scratch + (size_t)w * 2 * ss, *dp = p + ss;
+	for (int b = 0; b < J->B; b++) {
 		/* an item whose keys are all masked attends uniformly whatever q
 		 * and k are: its scores get no gradient */
 		int live = 1;
-		if (key_mask) {
+		if (J->key_mask) {
 			live = 0;
 			for (int j = 0; j < Tk && !live; j++)
-				live = key_mask[(size_t)b * Tk + j] != 0.0f;
+				live = J->key_mask[(size_t)b * Tk + j] != 0.0f;
 		}
-		for (int h = 0; h < H; h++) {
-			size_t ko = (size_t)b * Tk * ks + (size_t)(h / group) * Dh;
-			size_t vo = (size_t)b * Tk * vs + (size_t)(h / group) * Dh;
-			const float *qb = q + (size_t)b * Tq * qs + (size_t)h * Dh;
-			const float *kb = k + ko, *vb = v + vo;
-			const float *gb = dout + (size_t)b * Tq * H * Dh + (size_t)h * Dh;
-			attention_probs(p, qb, kb, b, h, Tq, Tk, qs, ks, Dh, scale, bias, key_mask);
+		for (int h = g * J->group; h < (g + 1) * J->group; h++) {
+			size_t ko = (size_t)b * Tk * ks + (size_t)g * Dh;
+			size_t vo = (size_t)b * Tk * vs + (size_t)g * Dh;
+			const float *qb = J->q + (size_t)b * Tq * qs + (size_t)h * Dh;
+			const float *kb = J->k + ko, *vb = J->v + vo;
+			const float *gb = J->dout + (size_t)b * Tq * H * Dh + (size_t)h * Dh;
+			attention_probs(p, qb, kb, b, h, Tq, Tk, qs, ks, Dh, J->scale, J->bias, J->key_mask);
 			/* dv[Tk, Dh] += p^T dO */
-			if (dv)
+			if (J->dv)
 				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, Dh, Tq, 1.0f, p, Tk, gb, H * Dh,
-					    1.0f, dv + vo, vs);
-			if (!live || !(dq || dk || dbias))
+					    1.0f, J->dv + vo, vs);
+			if (!live || !(J->dq || J->dk || J->dbias))
 				continue;
 			/* dp[Tq, Tk] = dO v^T; ds = p (dp - rowsum(p dp)) in place */
 			cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, Dh, 1.0f, gb, H * Dh, vb, vs, 0.0f,
@@ -179,20 +183,36 @@ void presto_attention_backward(float *dq, float *dk, float *dv, float *dbias, co
 				float d = (float)lane_dot(pr, dr, Tk);
 				for (int j = 0; j < Tk; j++)
 					dr[j] = pr[j] * (dr[j] - d);
-				if (dbias) {
-					float *br = dbias + ((size_t)h * Tq + i) * Tk;
+				if (J->dbias) {
+					float *br = J->dbias + ((size_t)h * Tq + i) * Tk;
 					for (int j = 0; j < Tk; j++)
 						br[j] += dr[j];
 				}
 			}
 			/* dq[Tq, Dh] += scale ds k; dk[Tk, Dh] += scale ds^T q */
-			if (dq)
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, Dh, Tk, scale, dp, Tk, kb, ks,
-					    1.0f, dq + (size_t)b * Tq * qs + (size_t)h * Dh, qs);
-			if (dk)
-				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, Dh, Tq, scale, dp, Tk, qb, qs,
-					    1.0f, dk + ko, ks);
+			if (J->dq)
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, Dh, Tk, J->scale, dp, Tk, kb, ks,
+					    1.0f, J->dq + (size_t)b * Tq * qs + (size_t)h * Dh, qs);
+			if (J->dk)
+				cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, Dh, Tq, J->scale, dp, Tk, qb, qs,
+					    1.0f, J->dk + ko, ks);
 		}
 	}
-	free(p);
+}
+
+/* the kv heads in parallel (presto_parallel), each with its query heads */
+void presto_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
+			       const float *k, const float *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs,
+			       int ks, int vs, float scale, const float *bias, const float *key_mask)
+{
+	if (B <= 0 || Tq <= 0 || Tk <= 0 || H <= 0)
+		return;
+	int p = presto_parallel_workers(KVH);
+	float *scratch = malloc(sizeof(float) * 2 * (size_t)Tq * Tk * (size_t)p);
+	if (!scratch)
+		abort(); /* scratch of 2*Tq*Tk floats a worker, as the forward's */
+	attn_bwd_job j = {dq, dk, dv, dbias, scratch, dout, q, k, v, bias, key_mask, B, Tq, Tk, H, H / KVH, Dh, qs,
+			  ks, vs, scale};
+	presto_parallel_limited(KVH, p, attention_backward_group, &j);
+	free(scratch);
 }

@@ -2,8 +2,9 @@
  * and the ops that use it outside the convolutions (test_conv_ref has
  * those): every index runs exactly once, on a worker numbered below
  * presto_parallel_workers; a call from inside a task
- * runs serially; BLAS is single-threaded inside; and the Snake and the
- * in-place add give the same bits on 1 to 4 threads. */
+ * runs serially; BLAS is single-threaded inside; and the Snake, the
+ * in-place add and attention (forward and backward) give the same bits on 1
+ * to 4 threads. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -124,5 +125,38 @@ int main(void)
 	for (int t = 0; t < 4; t++)
 		free(y[t]), free(z[t]), free(inplace[t]);
 	free(x), free(al), free(be);
+
+	/* attention, heads in parallel: grouped-query heads, a bias, a key
+	 * mask with an item all masked; forward and every gradient the same
+	 * bits on 1 to 4 threads */
+	{
+		int B = 3, Tq = 37, Tk = 29, H = 6, KVH = 2, Dh = 8, qs = H * Dh + 5, ks = KVH * Dh + 3, vs = KVH * Dh;
+		size_t nq = (size_t)B * Tq * qs, nk = (size_t)B * Tk * ks, nv = (size_t)B * Tk * vs;
+		size_t no = (size_t)B * Tq * H * Dh, nb = (size_t)H * Tq * Tk;
+		float *q = vec(nq, 1.0f), *k = vec(nk, 1.0f), *v = vec(nv, 1.0f), *bias = vec(nb, 0.5f), *dout = vec(no, 1.0f);
+		float *mask = malloc(sizeof(float) * (size_t)B * Tk);
+		for (int i = 0; i < B * Tk; i++)
+			mask[i] = i / Tk == 2 ? 0.0f : (i % 5 != 1);
+		float *o[4], *dq[4], *dk[4], *dv[4], *db[4];
+		for (int t = 0; t < 4; t++) {
+			presto_set_threads(t + 1);
+			o[t] = malloc(sizeof(float) * no);
+			presto_attention_forward(o[t], q, k, v, B, Tq, Tk, H, KVH, Dh, qs, ks, vs, 0.35f, bias, mask);
+			dq[t] = calloc(nq, sizeof(float)), dk[t] = calloc(nk, sizeof(float));
+			dv[t] = calloc(nv, sizeof(float)), db[t] = calloc(nb, sizeof(float));
+			presto_attention_backward(dq[t], dk[t], dv[t], db[t], dout, q, k, v, B, Tq, Tk, H, KVH, Dh, qs, ks,
+						  vs, 0.35f, bias, mask);
+		}
+		int same_attn = 1;
+		for (int t = 1; t < 4; t++)
+			same_attn &= !memcmp(o[0], o[t], sizeof(float) * no) && !memcmp(dq[0], dq[t], sizeof(float) * nq) &&
+				     !memcmp(dk[0], dk[t], sizeof(float) * nk) && !memcmp(dv[0], dv[t], sizeof(float) * nv) &&
+				     !memcmp(db[0], db[t], sizeof(float) * nb);
+		CHECK(same_attn, "attention (3 items, 6 heads on 2 kv heads, bias, key mask): output and gradients the "
+				 "same bits on 1 to 4 threads");
+		for (int t = 0; t < 4; t++)
+			free(o[t]), free(dq[t]), free(dk[t]), free(dv[t]), free(db[t]);
+		free(q), free(k), free(v), free(bias), free(dout), free(mask);
+	}
 	return check_status();
 }
