@@ -107,10 +107,11 @@ void presto_attention_forward(float *o, const float *q, const float *k, const fl
  * the same strides qs, ks, vs; the H/KVH query heads of a group sum into
  * their kv head) and dbias [H, Tq, Tk] (summed over the batch) accumulate.
  * The probabilities are recomputed from q and k (flash-attention style: no
- * saved state; scratch of 2*Tq*Tk floats is allocated, abort() if that
- * fails, as the forward). An item whose keys are all masked has constant
+ * saved state; scratch of 2*Tq*Tk floats a worker is allocated, abort() if
+ * that fails, as the forward). An item whose keys are all masked has constant
  * (uniform) attention: no gradient reaches its q, k or bias; masked keys get
- * none either. */
+ * none either. The KVH kv heads run in parallel (presto_parallel), each with
+ * its query heads: the same bits on any thread count. */
 void presto_attention_backward(float *dq, float *dk, float *dv, float *dbias, const float *dout, const float *q,
 			       const float *k, const float *v, int B, int Tq, int Tk, int H, int KVH, int Dh, int qs,
 			       int ks, int vs, float scale, const float *bias, const float *key_mask);
