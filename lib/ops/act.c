@@ -158,11 +158,11 @@ void presto_add_inplace(float *y, const float *x, size_t n)
 {
 	add_job j = {y, x, n};
 	size_t parts = (n + ADD_PART - 1) / ADD_PART;
-	if (parts >= 4 && parts <= 1u << 30)
+	if (parts >= 4 && parts <= 1u << 30) /* else not worth the threads */
 		presto_parallel((int)parts, add_part, &j);
 	else
-		for (size_t k = 0; k < n; k++)
-			y[k] += x[k];
+		for (size_t i = 0; i < parts; i++)
+			add_part(&j, (int)i, 0);
 }
 
 void presto_fourier_features_forward(float *y, const float *t, const float *w, int N, int F)

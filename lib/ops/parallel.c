@@ -39,9 +39,7 @@ int presto_threads(void)
 
 int presto_parallel_workers(int n)
 {
-	int p = nested ? 1 : presto_threads();
-	if (p > MAX_WORKERS)
-		p = MAX_WORKERS;
+	int p = nested ? 1 : presto_threads(); /* at most MAX_WORKERS */
 	return n < p ? (n < 1 ? 1 : n) : p;
 }
 

@@ -104,8 +104,9 @@ static double backward_err(bwd_fn f, const void *args, float *work, const float 
 	return e;
 }
 
+/* a case's arguments: dy for the backward, b for the forward */
 typedef struct {
-	const float *dy, *x, *w;
+	const float *dy, *x, *w, *b;
 	int Cin, Cout, T, K, s, p, d;
 } bargs;
 
@@ -158,20 +159,15 @@ static void threads_case(fwd_fn f, const void *args, size_t ny, size_t nwork, in
 	free(y[0]), free(y[1]), free(y[2]), free(work);
 }
 
-typedef struct {
-	const float *x, *w, *b;
-	int Cin, Cout, T, K, s, p, d;
-} fargs;
-
 static void conv_fwd(const void *a, float *y, float *work)
 {
-	const fargs *g = a;
+	const bargs *g = a;
 	presto_conv1d_forward(y, g->x, g->w, g->b, g->Cin, g->Cout, g->T, g->K, g->s, g->p, g->d, work);
 }
 
 static void convt_fwd(const void *a, float *y, float *work)
 {
-	const fargs *g = a;
+	const bargs *g = a;
 	presto_conv_transpose1d_forward(y, g->x, g->w, g->b, g->Cin, g->Cout, g->T, g->K, g->s, g->p, work);
 }
 
@@ -210,11 +206,10 @@ static void conv_case(int Cin, int Cout, int T, int K, int s, int p, int d, int 
 			ry.v[(size_t)o * To + t] -= b[o];
 	presto_conv1d_forward(y, x, w, NULL, Cin, Cout, T, K, s, p, d, work);
 	e = fmax(e, ref_err(&ry, y));
-	bargs a = {dy, x, w, Cin, Cout, T, K, s, p, d};
+	bargs a = {dy, x, w, b, Cin, Cout, T, K, s, p, d};
 	e = fmax(e, backward_err(conv_bwd, &a, work, dx0, dw0, db0, &rx, &rw, &rb));
 	result("conv1d", Cin, Cout, T, K, s, p, d, use_work, e);
-	fargs fa = {x, w, b, Cin, Cout, T, K, s, p, d};
-	threads_case(conv_fwd, &fa, ny, nf, use_work);
+	threads_case(conv_fwd, &a, ny, nf, use_work);
 	ref_free(&ry), ref_free(&rx), ref_free(&rw), ref_free(&rb);
 	free(x), free(w), free(b), free(dy), free(y), free(dx0), free(dw0), free(db0), free(work);
 }
@@ -252,11 +247,10 @@ static void convt_case(int Cin, int Cout, int T, int K, int s, int p, int use_wo
 	float *work = use_work ? malloc(sizeof(float) * ((nf > nbk ? nf : nbk) + 1)) : NULL;
 	presto_conv_transpose1d_forward(y, x, w, b, Cin, Cout, T, K, s, p, work);
 	double e = ref_err(&ry, y);
-	bargs a = {dy, x, w, Cin, Cout, T, K, s, p, 1};
+	bargs a = {dy, x, w, b, Cin, Cout, T, K, s, p, 1};
 	e = fmax(e, backward_err(convt_bwd, &a, work, dx0, dw0, db0, &rx, &rw, &rb));
 	result("conv_transpose1d", Cin, Cout, T, K, s, p, 1, use_work, e);
-	fargs fa = {x, w, b, Cin, Cout, T, K, s, p, 1};
-	threads_case(convt_fwd, &fa, ny, nf, use_work);
+	threads_case(convt_fwd, &a, ny, nf, use_work);
 	ref_free(&ry), ref_free(&rx), ref_free(&rw), ref_free(&rb);
 	free(x), free(w), free(b), free(dy), free(y), free(dx0), free(dw0), free(db0), free(work);
 }
